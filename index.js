@@ -1,0 +1,312 @@
+'use strict'
+
+// The JavaScript face of the addon: loads the native module, checks and
+// shifts optional arguments the way actionhero's cache accepts them, and
+// hands each outcome to a Node-style callback or a Promise. Cache semantics
+// live in Rust (src/cache.rs).
+
+const os = require('os')
+const path = require('path')
+const crypto = require('crypto')
+
+const { NativeCache } = loadNative()
+
+const DEFAULTS = {
+  cachePrefix: 'actionhero:cache:',
+  lockPrefix: 'actionhero:lock:',
+  lockDuration: 10000,
+  lockRetry: 100
+}
+
+function loadNative () {
+  const { platform, arch } = process
+  let abi = ''
+  if (platform === 'linux') abi = process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl'
+  if (platform === 'win32') abi = '-msvc'
+  const file = path.join(__dirname, `actionhero-native-cache.${platform}-${arch}${abi}.node`)
+  try {
+    return require(file)
+  } catch (error) {
+    error.message = `actionhero-native-cache has no usable binary for ${platform}-${arch}${abi} (${file}): ${error.message}`
+    throw error
+  }
+}
+
+/** Where the data lives, from every `redis` config shape actionhero has used. */
+function storeOptions (redis) {
+  if (redis === undefined || redis === null || redis.fake === true) {
+    return { memory: (redis && redis.name) || 'default' }
+  }
+  if (typeof redis !== 'object') throw new TypeError('options.redis must be an object')
+  const timeouts = { connectTimeoutMs: redis.connectTimeoutMS, commandTimeoutMs: redis.commandTimeoutMS }
+  if (redis.client && typeof redis.client === 'object') {
+    // actionhero 13-16: { client: { konstructor, args } }
+    const { konstructor, args = [] } = redis.client
+    if (isFakeredis(konstructor)) return { memory: redis.name || 'default' }
+    const [first, second] = args
+    const connection = typeof first === 'object' && first !== null ? first : { port: first, host: second }
+    return { ...connectionOptions(connection), ...timeouts }
+  }
+  if (redis.package === 'fakeredis') return { memory: redis.name || 'default' } // actionhero 9-12
+  return { ...connectionOptions(redis), ...timeouts }
+}
+
+function connectionOptions ({ url, host, port, username, password, db, database }) {
+  const number = (name, value) => {
+    if (value === undefined || value === null || value === '') return undefined
+    const n = Number(value) // actionhero's config reads these from env vars, as strings
+    if (!Number.isInteger(n) || n < 0) throw new TypeError(`options.redis.${name} must be a whole number, got ${value}`)
+    return n
+  }
+  return {
+    url: url || undefined,
+    host: host || undefined,
+    port: number('port', port),
+    username: username || undefined,
+    password: password || undefined,
+    db: number('db', db !== undefined && db !== null ? db : database)
+  }
+}
+
+function isFakeredis (konstructor) {
+  if (typeof konstructor !== 'function') return false
+  try {
+    const fakeredis = require(require.resolve('fakeredis', { paths: [process.cwd(), __dirname] }))
+    if (konstructor === fakeredis.createClient) return true
+  } catch (_) {}
+  return /fakeredis/i.test(konstructor.name)
+}
+
+function defaultLockName () {
+  return `${os.hostname()}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`
+}
+
+// Argument checks: bad arguments throw at once, as Node's own APIs do.
+
+function checkKey (key) {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new TypeError(`key must be a non-empty string, got ${describe(key)}`)
+  }
+}
+
+/** A time in ms that may be left out (undefined or null, or false for retry). */
+function optionalMs (name, value) {
+  if (value === undefined || value === null || value === false) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new TypeError(`${name} must be a finite number of milliseconds, got ${describe(value)}`)
+  }
+  return value
+}
+
+function checkCallback (next) {
+  if (next !== undefined && typeof next !== 'function') {
+    throw new TypeError(`the callback must be a function, got ${describe(next)}`)
+  }
+}
+
+function checkFile (file) {
+  if (typeof file !== 'string' || file.length === 0) {
+    throw new TypeError(`file must be a non-empty string, got ${describe(file)}`)
+  }
+}
+
+function describe (value) {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'bigint') return `${value}n`
+  return typeof value === 'function' ? 'a function' : String(value)
+}
+
+/**
+ * A value's JSON text, or an Error when JSON cannot carry it. `undefined`
+ * is stored as null, as the `value` of a JSON envelope cannot be undefined.
+ */
+function toJson (value) {
+  let json
+  try {
+    json = JSON.stringify(value === undefined ? null : value)
+  } catch (error) {
+    return withCode(new TypeError(`value cannot be stored as JSON: ${error.message}`), 'VALUE_NOT_SERIALIZABLE')
+  }
+  if (json === undefined) {
+    return withCode(new TypeError(`value cannot be stored as JSON: ${describe(value)}`), 'VALUE_NOT_SERIALIZABLE')
+  }
+  return json
+}
+
+function withCode (error, code) {
+  error.code = code
+  return error
+}
+
+// How each call's result reaches the caller.
+const single = { callback: (result) => [result], promise: (result) => result }
+const loaded = {
+  callback: (entry) => [JSON.parse(entry.value), entry.expireTimestamp ?? null, entry.createdAt ?? null, entry.lastReadAt ?? null],
+  promise: (entry, key) => ({
+    key,
+    value: JSON.parse(entry.value),
+    expireTimestamp: entry.expireTimestamp ?? null,
+    createdAt: entry.createdAt ?? null,
+    lastReadAt: entry.lastReadAt ?? null
+  }),
+  errorResults: [null, null, null, null]
+}
+const popped = {
+  callback: (item) => [item === null || item === undefined ? undefined : JSON.parse(item)],
+  promise: (item) => (item === null || item === undefined ? undefined : JSON.parse(item))
+}
+
+class Cache {
+  #native
+  #cachePrefix
+  #lockPrefix
+
+  constructor (options = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+    this.#cachePrefix = String(options.cachePrefix ?? DEFAULTS.cachePrefix)
+    this.#lockPrefix = String(options.lockPrefix ?? DEFAULTS.lockPrefix)
+    // Read on every call: actionhero code changes them between calls.
+    this.lockName = options.lockName ?? defaultLockName()
+    this.lockDuration = options.lockDuration ?? DEFAULTS.lockDuration
+    this.lockRetry = options.lockRetry ?? DEFAULTS.lockRetry
+    // Error messages go through this when set (actionhero's api.i18n.localize).
+    this.localize = options.localize
+    this.#native = new NativeCache({
+      cachePrefix: this.#cachePrefix,
+      lockPrefix: this.#lockPrefix,
+      store: storeOptions(options.redis)
+    })
+  }
+
+  /** actionhero's name for the entry key prefix. */
+  get redisPrefix () { return this.#cachePrefix }
+  get cachePrefix () { return this.#cachePrefix }
+  get lockPrefix () { return this.#lockPrefix }
+
+  save (key, value, expireTimeMS, next) {
+    if (typeof expireTimeMS === 'function' && next === undefined) [expireTimeMS, next] = [undefined, expireTimeMS]
+    checkKey(key)
+    const ms = optionalMs('expireTimeMS', expireTimeMS)
+    checkCallback(next)
+    const json = toJson(value)
+    if (json instanceof Error) return this.#reply(json, next, single)
+    return this.#reply(this.#native.save(key, json, ms, ...this.#caller()), next, single)
+  }
+
+  load (key, options, next) {
+    if (typeof options === 'function' && next === undefined) [options, next] = [undefined, options]
+    checkKey(key)
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      throw new TypeError(`options must be an object, got ${describe(options)}`)
+    }
+    const { expireTimeMS, retry } = options || {}
+    const ms = optionalMs('options.expireTimeMS', expireTimeMS)
+    const retryMs = optionalMs('options.retry', retry)
+    checkCallback(next)
+    return this.#reply(this.#native.load(key, ms, retryMs, ...this.#caller()), next, loaded, key)
+  }
+
+  destroy (key, next) {
+    checkKey(key)
+    checkCallback(next)
+    return this.#reply(this.#native.destroy(key, ...this.#caller()), next, single)
+  }
+
+  lock (key, expireTimeMS, next) {
+    if (typeof expireTimeMS === 'function' && next === undefined) [expireTimeMS, next] = [undefined, expireTimeMS]
+    checkKey(key)
+    const ms = optionalMs('expireTimeMS', expireTimeMS)
+    checkCallback(next)
+    return this.#reply(this.#native.lock(key, ms, ...this.#caller()), next, single)
+  }
+
+  unlock (key, next) {
+    checkKey(key)
+    checkCallback(next)
+    return this.#reply(this.#native.unlock(key, ...this.#caller()), next, single)
+  }
+
+  checkLock (key, retry, next) {
+    if (typeof retry === 'function' && next === undefined) [retry, next] = [undefined, retry]
+    checkKey(key)
+    const retryMs = optionalMs('retry', retry)
+    checkCallback(next)
+    return this.#reply(this.#native.checkLock(key, retryMs, ...this.#caller()), next, single)
+  }
+
+  locks (next) { return this.#plain('locks', next) }
+  keys (next) { return this.#plain('keys', next) }
+  size (next) { return this.#plain('size', next) }
+  clear (next) { return this.#plain('clear', next) }
+  close (next) { return this.#plain('close', next) }
+
+  dumpWrite (file, next) {
+    checkFile(file)
+    checkCallback(next)
+    return this.#reply(this.#native.dumpWrite(file), next, single)
+  }
+
+  dumpRead (file, next) {
+    checkFile(file)
+    checkCallback(next)
+    return this.#reply(this.#native.dumpRead(file), next, single)
+  }
+
+  push (key, item, next) {
+    checkKey(key)
+    checkCallback(next)
+    const json = toJson(item)
+    if (json instanceof Error) return this.#reply(json, next, single)
+    return this.#reply(this.#native.push(key, json), next, single)
+  }
+
+  pop (key, next) {
+    checkKey(key)
+    checkCallback(next)
+    return this.#reply(this.#native.pop(key), next, popped)
+  }
+
+  listLength (key, next) {
+    checkKey(key)
+    checkCallback(next)
+    return this.#reply(this.#native.listLength(key), next, single)
+  }
+
+  #plain (method, next) {
+    checkCallback(next)
+    return this.#reply(this.#native[method](), next, single)
+  }
+
+  #caller () {
+    return [String(this.lockName), Number(this.lockDuration), Number(this.lockRetry)]
+  }
+
+  /**
+   * `reply` is the native outcome (a result or an Error), or a Promise of
+   * it. Callbacks run on a later tick, outside any Promise chain, so that a
+   * callback never runs before its method returns and a throwing callback
+   * surfaces as an uncaught exception, as with Node's own APIs.
+   */
+  #reply (reply, next, shape, key) {
+    if (next === undefined) {
+      return Promise.resolve(reply).then((outcome) => {
+        if (outcome instanceof Error) throw this.#localized(outcome)
+        return shape.promise(outcome, key)
+      })
+    }
+    const deliver = (outcome) => {
+      if (outcome instanceof Error) next(this.#localized(outcome), ...(shape.errorResults || []))
+      else next(null, ...shape.callback(outcome))
+    }
+    if (reply instanceof Promise) reply.then((outcome) => process.nextTick(deliver, outcome))
+    else process.nextTick(deliver, reply)
+    return undefined
+  }
+
+  #localized (error) {
+    if (typeof this.localize === 'function') error.message = this.localize(error.message)
+    return error
+  }
+}
+
+module.exports = { Cache }

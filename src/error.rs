@@ -1,0 +1,60 @@
+//! Every failure a cache call can report, with actionhero's message and a
+//! stable `code` that JavaScript callers can branch on.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheError {
+  NotFound,
+  Expired,
+  Locked,
+  /// The stored entry is not an envelope (not JSON, or not an object).
+  Corrupt,
+  /// Redis's WRONGTYPE: a list used as an entry, or the reverse.
+  WrongType,
+  Closed,
+  InvalidArgument(String),
+  DumpFile(String),
+  Timeout(String),
+  Connection(String),
+  Redis(String),
+}
+
+impl CacheError {
+  pub fn code(&self) -> &'static str {
+    match self {
+      CacheError::NotFound => "OBJECT_NOT_FOUND",
+      CacheError::Expired => "OBJECT_EXPIRED",
+      CacheError::Locked => "OBJECT_LOCKED",
+      CacheError::Corrupt => "OBJECT_CORRUPT",
+      CacheError::WrongType => "WRONGTYPE",
+      CacheError::Closed => "CACHE_CLOSED",
+      CacheError::InvalidArgument(_) => "ERR_INVALID_ARG_VALUE",
+      CacheError::DumpFile(_) => "DUMP_FILE",
+      CacheError::Timeout(_) => "REDIS_TIMEOUT",
+      CacheError::Connection(_) => "REDIS_CONNECTION",
+      CacheError::Redis(_) => "REDIS_ERROR",
+    }
+  }
+}
+
+impl fmt::Display for CacheError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      // actionhero's own messages, which apps match on and localise.
+      CacheError::NotFound => f.write_str("Object not found"),
+      CacheError::Expired => f.write_str("Object Expired"),
+      CacheError::Locked => f.write_str("Object Locked"),
+      CacheError::Corrupt => f.write_str("Object corrupt: the stored entry is not a cache envelope"),
+      CacheError::WrongType => f.write_str("WRONGTYPE Operation against a key holding the wrong kind of value"),
+      CacheError::Closed => f.write_str("Cache is closed"),
+      CacheError::InvalidArgument(message)
+      | CacheError::DumpFile(message)
+      | CacheError::Timeout(message)
+      | CacheError::Connection(message)
+      | CacheError::Redis(message) => f.write_str(message),
+    }
+  }
+}
+
+impl std::error::Error for CacheError {}

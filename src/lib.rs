@@ -1,0 +1,295 @@
+//! N-API wiring only: converts arguments, runs each call, and hands the
+//! outcome to JavaScript. The cache semantics live in `cache`.
+
+mod cache;
+mod envelope;
+mod error;
+mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::cache::{Cache, CacheResult, Caller};
+use crate::store::memory::MemoryStore;
+use crate::store::redis::{RedisConfig, RedisStore};
+use crate::store::Store;
+
+/// Where the cache keeps its data, as `index.js` reads it from the options.
+#[napi(object)]
+pub struct StoreOptions {
+  /// The in-memory server of this name; when absent, Redis.
+  pub memory: Option<String>,
+  pub url: Option<String>,
+  pub host: Option<String>,
+  pub port: Option<u32>,
+  pub username: Option<String>,
+  pub password: Option<String>,
+  pub db: Option<i64>,
+  pub connect_timeout_ms: Option<f64>,
+  pub command_timeout_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativeOptions {
+  pub cache_prefix: String,
+  pub lock_prefix: String,
+  pub store: StoreOptions,
+}
+
+#[napi(object)]
+pub struct LoadedEntry {
+  /// The value's JSON text.
+  pub value: String,
+  pub expire_timestamp: Option<f64>,
+  pub created_at: Option<f64>,
+  pub last_read_at: Option<f64>,
+}
+
+impl From<store::Loaded> for LoadedEntry {
+  fn from(loaded: store::Loaded) -> Self {
+    LoadedEntry {
+      value: loaded.value_json,
+      expire_timestamp: loaded.expire_timestamp,
+      created_at: loaded.created_at,
+      last_read_at: loaded.last_read_at,
+    }
+  }
+}
+
+/// A call's outcome as JavaScript sees it: the result, or an `Error` object
+/// carrying actionhero's message and a `code`. Errors are handed over as
+/// values, not thrown or rejected, so they keep their own `code`.
+pub struct Reply<T>(CacheResult<T>);
+
+impl<T: ToNapiValue> ToNapiValue for Reply<T> {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, reply: Self) -> Result<sys::napi_value> {
+    match reply.0 {
+      Ok(value) => unsafe { T::to_napi_value(raw_env, value) },
+      Err(error) => {
+        let env = Env::from_raw(raw_env);
+        let mut js_error = env.create_error(Error::from_reason(error.to_string()))?;
+        js_error.set_named_property("code", error.code())?;
+        Ok(js_error.raw())
+      }
+    }
+  }
+}
+
+impl<T> TypeName for Reply<T> {
+  fn type_name() -> &'static str {
+    "Reply"
+  }
+
+  fn value_type() -> ValueType {
+    ValueType::Unknown
+  }
+}
+
+/// The reply at once when the call finished without waiting (the memory
+/// store nearly always does), or a Promise of it when it has to wait
+/// (Redis, or a retry on a held lock). Polling once first saves the trip
+/// through the runtime's threads for calls that never wait.
+type Settled<'env, T> = Either<Reply<T>, PromiseRaw<'env, Reply<T>>>;
+
+fn settle<T, F>(env: &Env, work: F) -> Result<Settled<'_, T>>
+where
+  T: ToNapiValue + Send + 'static,
+  F: Future<Output = CacheResult<T>> + Send + 'static,
+{
+  let mut work = Box::pin(work);
+  let first_poll = within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop())));
+  match first_poll {
+    Poll::Ready(outcome) => Ok(Either::A(Reply(outcome))),
+    Poll::Pending => env.spawn_future(async move { Ok(Reply(work.await)) }).map(Either::B),
+  }
+}
+
+#[napi]
+pub struct NativeCache {
+  cache: Arc<Cache>,
+}
+
+fn caller(lock_name: String, lock_duration: f64, lock_retry: f64) -> Caller {
+  Caller { lock_name, lock_duration_ms: lock_duration, lock_retry_ms: lock_retry }
+}
+
+#[napi]
+impl NativeCache {
+  #[napi(constructor)]
+  pub fn new(options: NativeOptions) -> Result<Self> {
+    let store = options.store;
+    // Both stores start tasks or timers, which need the runtime's context.
+    let store: Arc<dyn Store> = within_runtime_if_available(|| match store.memory {
+      Some(name) => Ok(MemoryStore::shared(&name) as Arc<dyn Store>),
+      None => RedisConfig::from_options(
+        store.url.as_deref(),
+        store.host,
+        store.port,
+        store.username,
+        store.password,
+        store.db,
+        store.connect_timeout_ms,
+        store.command_timeout_ms,
+      )
+      .and_then(RedisStore::new)
+      .map(|redis| Arc::new(redis) as Arc<dyn Store>),
+    })
+    .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+    Ok(NativeCache { cache: Arc::new(Cache::new(store, options.cache_prefix, options.lock_prefix)) })
+  }
+
+  #[napi]
+  pub fn save<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    value_json: String,
+    expire_ms: Option<f64>,
+    lock_name: String,
+    lock_duration: f64,
+    lock_retry: f64,
+  ) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    let caller = caller(lock_name, lock_duration, lock_retry);
+    settle(env, async move { cache.save(&key, &value_json, expire_ms, &caller).await })
+  }
+
+  #[napi]
+  pub fn load<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    expire_ms: Option<f64>,
+    retry_ms: Option<f64>,
+    lock_name: String,
+    lock_duration: f64,
+    lock_retry: f64,
+  ) -> Result<Settled<'env, LoadedEntry>> {
+    let cache = self.cache.clone();
+    let caller = caller(lock_name, lock_duration, lock_retry);
+    settle(env, async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(LoadedEntry::from) })
+  }
+
+  #[napi]
+  pub fn destroy<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    lock_name: String,
+    lock_duration: f64,
+    lock_retry: f64,
+  ) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    let caller = caller(lock_name, lock_duration, lock_retry);
+    settle(env, async move { cache.destroy(&key, &caller).await })
+  }
+
+  #[napi]
+  pub fn lock<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    expire_ms: Option<f64>,
+    lock_name: String,
+    lock_duration: f64,
+    lock_retry: f64,
+  ) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    let caller = caller(lock_name, lock_duration, lock_retry);
+    settle(env, async move { cache.lock(&key, expire_ms, &caller).await })
+  }
+
+  #[napi]
+  pub fn unlock<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    lock_name: String,
+    lock_duration: f64,
+    lock_retry: f64,
+  ) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    let caller = caller(lock_name, lock_duration, lock_retry);
+    settle(env, async move { cache.unlock(&key, &caller).await })
+  }
+
+  #[napi]
+  pub fn check_lock<'env>(
+    &self,
+    env: &'env Env,
+    key: String,
+    retry_ms: Option<f64>,
+    lock_name: String,
+    lock_duration: f64,
+    lock_retry: f64,
+  ) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    let caller = caller(lock_name, lock_duration, lock_retry);
+    settle(env, async move { cache.check_lock(&key, retry_ms, &caller).await })
+  }
+
+  #[napi]
+  pub fn locks<'env>(&self, env: &'env Env) -> Result<Settled<'env, Vec<String>>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.locks().await })
+  }
+
+  #[napi]
+  pub fn keys<'env>(&self, env: &'env Env) -> Result<Settled<'env, Vec<String>>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.keys().await })
+  }
+
+  #[napi]
+  pub fn size<'env>(&self, env: &'env Env) -> Result<Settled<'env, u32>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.size().await })
+  }
+
+  #[napi]
+  pub fn clear<'env>(&self, env: &'env Env) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.clear().await })
+  }
+
+  #[napi]
+  pub fn dump_write<'env>(&self, env: &'env Env, file: String) -> Result<Settled<'env, u32>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.dump_write(&file).await })
+  }
+
+  #[napi]
+  pub fn dump_read<'env>(&self, env: &'env Env, file: String) -> Result<Settled<'env, u32>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.dump_read(&file).await })
+  }
+
+  #[napi]
+  pub fn push<'env>(&self, env: &'env Env, key: String, item_json: String) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.push(&key, &item_json).await })
+  }
+
+  /// The item's JSON text, or null when the list is empty.
+  #[napi]
+  pub fn pop<'env>(&self, env: &'env Env, key: String) -> Result<Settled<'env, Option<String>>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.pop(&key).await })
+  }
+
+  #[napi]
+  pub fn list_length<'env>(&self, env: &'env Env, key: String) -> Result<Settled<'env, u32>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.list_length(&key).await })
+  }
+
+  #[napi]
+  pub fn close<'env>(&self, env: &'env Env) -> Result<Settled<'env, bool>> {
+    let cache = self.cache.clone();
+    settle(env, async move { cache.close().await })
+  }
+}

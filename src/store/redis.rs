@@ -1,0 +1,433 @@
+//! The Redis store, wire-compatible with actionhero's JS cache: the same
+//! keys and values, so JS and native nodes can share one Redis. Every guarded
+//! operation is one Lua script (one round trip, atomic on the server); all
+//! calls share one multiplexed connection, so concurrent calls pipeline.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, ConnectionAddr, IntoConnectionInfo, Script};
+use serde_json::value::RawValue;
+
+use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Loaded, Store, StoreResult, Touch};
+use crate::envelope::js_number;
+use crate::error::CacheError;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
+/// Keys per SCAN step, and per DEL or MGET when working through a prefix.
+const BATCH: usize = 500;
+
+pub struct RedisConfig {
+  info: redis::ConnectionInfo,
+  connect_timeout: Duration,
+  command_timeout: Duration,
+}
+
+impl RedisConfig {
+  /// From what actionhero users write: a `redis://` URL, or host, port,
+  /// credentials and database number (a database given beside a URL wins).
+  #[allow(clippy::too_many_arguments)]
+  pub fn from_options(
+    url: Option<&str>,
+    host: Option<String>,
+    port: Option<u32>,
+    username: Option<String>,
+    password: Option<String>,
+    db: Option<i64>,
+    connect_timeout_ms: Option<f64>,
+    command_timeout_ms: Option<f64>,
+  ) -> Result<Self, CacheError> {
+    let invalid = |e: redis::RedisError| CacheError::InvalidArgument(format!("invalid Redis options: {e}"));
+    let info = match url {
+      Some(url) => url.into_connection_info().map_err(invalid)?,
+      None => {
+        let port = u16::try_from(port.unwrap_or(6379))
+          .map_err(|_| CacheError::InvalidArgument(format!("invalid Redis port {port:?}")))?;
+        ConnectionAddr::Tcp(host.unwrap_or_else(|| "127.0.0.1".to_owned()), port).into_connection_info().map_err(invalid)?
+      }
+    };
+    let mut settings = info.redis_settings().clone();
+    if let Some(username) = username {
+      settings = settings.set_username(username);
+    }
+    if let Some(password) = password.filter(|p| !p.is_empty()) {
+      settings = settings.set_password(password);
+    }
+    if let Some(db) = db {
+      settings = settings.set_db(db);
+    }
+    Ok(RedisConfig {
+      info: info.set_redis_settings(settings),
+      connect_timeout: timeout_option("connectTimeoutMS", connect_timeout_ms)?,
+      command_timeout: timeout_option("commandTimeoutMS", command_timeout_ms)?,
+    })
+  }
+}
+
+fn timeout_option(name: &str, ms: Option<f64>) -> Result<Duration, CacheError> {
+  match ms {
+    None => Ok(DEFAULT_TIMEOUT),
+    Some(ms) if ms.is_finite() && ms > 0.0 => Ok(Duration::from_secs_f64(ms / 1000.0)),
+    Some(ms) => Err(CacheError::InvalidArgument(format!("{name} must be a positive number, got {ms}"))),
+  }
+}
+
+pub struct RedisStore {
+  /// None once closed. A ConnectionManager reconnects by itself after the
+  /// connection drops, as ioredis does.
+  connection: Mutex<Option<ConnectionManager>>,
+  /// How long one call may take, connecting included.
+  deadline: Duration,
+}
+
+impl RedisStore {
+  /// Connects lazily: nothing is sent until the first call. Must be called
+  /// within a tokio runtime.
+  pub fn new(config: RedisConfig) -> Result<Self, CacheError> {
+    let client = redis::Client::open(config.info).map_err(redis_error)?;
+    let manager_config = ConnectionManagerConfig::new()
+      .set_connection_timeout(Some(config.connect_timeout))
+      .set_response_timeout(Some(config.command_timeout))
+      .set_number_of_retries(1);
+    let manager = ConnectionManager::new_lazy_with_config(client, manager_config).map_err(redis_error)?;
+    Ok(RedisStore {
+      connection: Mutex::new(Some(manager)),
+      deadline: config.connect_timeout + config.command_timeout,
+    })
+  }
+
+  fn connection(&self) -> StoreResult<ConnectionManager> {
+    let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+    connection.clone().ok_or(CacheError::Closed)
+  }
+
+  /// Runs one exchange with Redis, giving up with REDIS_TIMEOUT when it
+  /// does not finish in time, so that no call hangs forever.
+  async fn run<T, F, Fut>(&self, exchange: F) -> StoreResult<T>
+  where
+    F: FnOnce(ConnectionManager) -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+  {
+    let connection = self.connection()?;
+    match tokio::time::timeout(self.deadline, exchange(connection)).await {
+      Ok(outcome) => outcome.map_err(redis_error),
+      Err(_) => Err(CacheError::Timeout(format!("Redis did not answer within {} ms", self.deadline.as_millis()))),
+    }
+  }
+
+  async fn scan(&self, prefix: &str) -> StoreResult<Vec<String>> {
+    let pattern = format!("{}*", escape_glob(prefix));
+    self
+      .run(|mut connection| async move {
+        let mut keys = HashSet::new();
+        let mut cursor: u64 = 0;
+        // SCAN, not KEYS: it never blocks the server for long. Keys may
+        // come back twice, hence the set.
+        loop {
+          let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(&mut connection)
+            .await?;
+          keys.extend(batch);
+          if next == 0 {
+            return Ok(keys.into_iter().collect());
+          }
+          cursor = next;
+        }
+      })
+      .await
+  }
+}
+
+/// The lock check every guarded script starts with.
+const HELD_BY_OTHER: &str = r"
+local function held_by_other(lock_key, lock_name)
+  local holder = redis.call('GET', lock_key)
+  return holder and holder ~= lock_name
+end
+";
+
+fn guarded_script(body: &str) -> Script {
+  Script::new(&format!("{HELD_BY_OTHER}{body}"))
+}
+
+/// KEYS: entry, lock. ARGV: lock name, envelope, lifetime in seconds or ''.
+static SAVE: LazyLock<Script> = LazyLock::new(|| {
+  guarded_script(
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then return 0 end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return 1
+",
+  )
+});
+
+/// KEYS: entry, lock. ARGV: lock name, now, new expireTimestamp or '', its
+/// lifetime in seconds or ''. The envelope is rewritten as text, keeping the
+/// value's JSON exactly as stored: decoding and re-encoding it with cjson
+/// would change it (`[]` would come back as `{}`). Answers a status word,
+/// then the value's JSON and the expireTimestamp, createdAt and previous
+/// readAt as JSON numbers or 'null'.
+static LOAD: LazyLock<Script> = LazyLock::new(|| {
+  guarded_script(
+    r#"
+local function number_text(n)
+  if type(n) ~= 'number' then return 'null' end
+  if n == math.floor(n) and math.abs(n) < 2^53 then return string.format('%d', n) end
+  return string.format('%.17g', n)
+end
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+-- The envelope as JSON.stringify writes it; anything else goes through cjson.
+local value, expire, created, read_at =
+  string.match(raw, '^{"value":(.*),"expireTimestamp":([^,]*),"createdAt":([^,]*),"readAt":([^,}]*)}$')
+if not value then
+  local ok, entry = pcall(cjson.decode, raw)
+  if not ok or type(entry) ~= 'table' then return {'corrupt'} end
+  value = entry.value == nil and 'null' or cjson.encode(entry.value)
+  expire, created, read_at = number_text(entry.expireTimestamp), number_text(entry.createdAt), number_text(entry.readAt)
+end
+if expire ~= 'null' then
+  local at = tonumber(expire)
+  if not at then return {'corrupt'} end
+  if at < tonumber(ARGV[2]) then return {'expired'} end
+end
+if held_by_other(KEYS[2], ARGV[1]) then return {'locked'} end
+local ttl = nil
+if expire ~= 'null' and ARGV[3] ~= '' then
+  expire, ttl = ARGV[3], ARGV[4]
+end
+local text = '{"value":' .. value .. ',"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[2] .. '}'
+if ttl then
+  redis.call('SET', KEYS[1], text, 'EX', ttl)
+else
+  redis.call('SET', KEYS[1], text, 'KEEPTTL')
+end
+return {'loaded', value, expire, created, read_at}
+"#,
+  )
+});
+
+/// KEYS: entry, lock. ARGV: lock name. Answers -1 when locked, else DEL's count.
+static DESTROY: LazyLock<Script> = LazyLock::new(|| {
+  guarded_script(
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then return -1 end
+return redis.call('DEL', KEYS[1])
+",
+  )
+});
+
+/// KEYS: lock. ARGV: lock name, lifetime in seconds. Taking a lock one holds
+/// already refreshes its lifetime.
+static LOCK: LazyLock<Script> = LazyLock::new(|| {
+  guarded_script(
+    r"
+if held_by_other(KEYS[1], ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+",
+  )
+});
+
+/// KEYS: lock. ARGV: lock name.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+  guarded_script(
+    r"
+if held_by_other(KEYS[1], ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+",
+  )
+});
+
+#[async_trait]
+impl Store for RedisStore {
+  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, ttl_secs: Option<u64>)
+    -> StoreResult<Guarded<()>> {
+    let ttl = ttl_secs.map_or_else(String::new, |secs| secs.to_string());
+    let saved: bool = self
+      .run(|mut c| async move {
+        SAVE.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(envelope).arg(ttl).invoke_async(&mut c).await
+      })
+      .await?;
+    Ok(if saved { Guarded::Done(()) } else { Guarded::Locked })
+  }
+
+  async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
+    let (expire, ttl) = touch.refresh.map_or_else(
+      || (String::new(), String::new()),
+      |r| (js_number(r.expire_timestamp), r.ttl_secs.to_string()),
+    );
+    let reply: Vec<String> = self
+      .run(|mut c| async move {
+        LOAD
+          .key(&keys.entry)
+          .key(&keys.lock)
+          .arg(lock_name)
+          .arg(js_number(touch.now))
+          .arg(expire)
+          .arg(ttl)
+          .invoke_async(&mut c)
+          .await
+      })
+      .await?;
+    match reply.as_slice() {
+      [status] if status == "missing" => Ok(LoadOutcome::Missing),
+      [status] if status == "expired" => Ok(LoadOutcome::Expired),
+      [status] if status == "locked" => Ok(LoadOutcome::Locked),
+      [status, value, expire, created, read_at] if status == "loaded" => {
+        // The script matched the envelope as text; make sure the value
+        // really is JSON before handing it to JSON.parse.
+        serde_json::from_str::<&RawValue>(value).map_err(|_| CacheError::Corrupt)?;
+        Ok(LoadOutcome::Loaded(Loaded {
+          value_json: value.clone(),
+          expire_timestamp: json_number(expire),
+          created_at: json_number(created),
+          last_read_at: json_number(read_at),
+        }))
+      }
+      _ => Err(CacheError::Corrupt),
+    }
+  }
+
+  async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>> {
+    let deleted: i64 = self
+      .run(|mut c| async move { DESTROY.key(&keys.entry).key(&keys.lock).arg(lock_name).invoke_async(&mut c).await })
+      .await?;
+    Ok(if deleted < 0 { Guarded::Locked } else { Guarded::Done(deleted == 1) })
+  }
+
+  async fn lock(&self, lock_key: &str, lock_name: &str, ttl_secs: u64) -> StoreResult<bool> {
+    self.run(|mut c| async move { LOCK.key(lock_key).arg(lock_name).arg(ttl_secs).invoke_async(&mut c).await }).await
+  }
+
+  async fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
+    self.run(|mut c| async move { UNLOCK.key(lock_key).arg(lock_name).invoke_async(&mut c).await }).await
+  }
+
+  async fn lock_holder(&self, lock_key: &str) -> StoreResult<Option<String>> {
+    self.run(|mut c| async move { c.get(lock_key).await }).await
+  }
+
+  async fn keys(&self, prefix: &str) -> StoreResult<Vec<String>> {
+    self.scan(prefix).await
+  }
+
+  async fn delete_prefix(&self, prefix: &str) -> StoreResult<()> {
+    let keys = self.scan(prefix).await?;
+    for batch in keys.chunks(BATCH) {
+      let _: () = self.run(|mut c| async move { c.del(batch).await }).await?;
+    }
+    Ok(())
+  }
+
+  async fn dump(&self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+    let keys = self.scan(prefix).await?;
+    let mut entries = Vec::with_capacity(keys.len());
+    for batch in keys.chunks(BATCH) {
+      // MGET answers nil for a list instead of failing, which leaves lists
+      // out of the dump as the memory store does.
+      let texts: Vec<Option<String>> =
+        self.run(|mut c| async move { redis::cmd("MGET").arg(batch).query_async(&mut c).await }).await?;
+      entries.extend(batch.iter().cloned().zip(texts).filter_map(|(key, text)| Some((key, text?))));
+    }
+    Ok(entries)
+  }
+
+  async fn restore(&self, entries: Vec<DumpedEntry>) -> StoreResult<()> {
+    for batch in entries.chunks(BATCH) {
+      let mut pipe = redis::pipe();
+      for entry in batch {
+        match entry.ttl_secs {
+          Some(secs) => pipe.set_ex(&entry.key, &entry.text, secs).ignore(),
+          None => pipe.set(&entry.key, &entry.text).ignore(),
+        };
+      }
+      let _: () = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
+    }
+    Ok(())
+  }
+
+  async fn push(&self, key: &str, item: String) -> StoreResult<u64> {
+    self.run(|mut c| async move { c.rpush(key, item).await }).await
+  }
+
+  async fn pop(&self, key: &str) -> StoreResult<Option<String>> {
+    self.run(|mut c| async move { c.lpop(key, None).await }).await
+  }
+
+  async fn list_length(&self, key: &str) -> StoreResult<u64> {
+    self.run(|mut c| async move { c.llen(key).await }).await
+  }
+
+  /// Drops this store's handle on the connection; the socket closes once
+  /// calls still under way have finished.
+  async fn close(&self) -> StoreResult<()> {
+    self.connection.lock().unwrap_or_else(|e| e.into_inner()).take();
+    Ok(())
+  }
+}
+
+fn json_number(text: &str) -> Option<f64> {
+  text.parse().ok()
+}
+
+/// Makes a key prefix match itself literally in a SCAN pattern.
+fn escape_glob(prefix: &str) -> String {
+  let mut escaped = String::with_capacity(prefix.len());
+  for c in prefix.chars() {
+    if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+      escaped.push('\\');
+    }
+    escaped.push(c);
+  }
+  escaped
+}
+
+fn redis_error(error: redis::RedisError) -> CacheError {
+  // Inside a script, Redis reports WRONGTYPE as part of the script's error.
+  if error.code() == Some("WRONGTYPE") || error.to_string().contains("WRONGTYPE") {
+    CacheError::WrongType
+  } else if error.is_timeout() {
+    CacheError::Timeout(format!("Redis timed out: {error}"))
+  } else if error.is_connection_refusal() || error.is_io_error() || error.is_connection_dropped() {
+    CacheError::Connection(format!("Redis connection failed: {error}"))
+  } else {
+    CacheError::Redis(error.to_string())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn prefixes_are_matched_literally() {
+    assert_eq!(escape_glob("app:*cache[1]?\\"), "app:\\*cache\\[1\\]\\?\\\\");
+  }
+
+  #[test]
+  fn options_build_a_connection() {
+    let config = RedisConfig::from_options(None, None, Some(6380), None, Some("pw".into()), Some(3), None, Some(250.0)).unwrap();
+    assert_eq!(config.info.redis_settings().db(), 3);
+    assert_eq!(config.info.redis_settings().password(), Some("pw"));
+    assert_eq!(config.command_timeout, Duration::from_millis(250));
+    let from_url = RedisConfig::from_options(Some("redis://h:7000/2"), None, None, None, None, None, None, None).unwrap();
+    assert_eq!(from_url.info.redis_settings().db(), 2);
+    assert!(RedisConfig::from_options(None, None, Some(70000), None, None, None, None, None).is_err());
+    assert!(RedisConfig::from_options(None, None, None, None, None, None, Some(-1.0), None).is_err());
+  }
+}
