@@ -1,0 +1,147 @@
+/** Node-style callback: `error` is null on success. */
+export type Callback<T> = (error: CacheError | null, result?: T) => void
+
+export type LoadCallback<T = any> = (
+  error: CacheError | null,
+  value?: T | null,
+  expireTimestamp?: number | null,
+  createdAt?: number | null,
+  lastReadAt?: number | null
+) => void
+
+/** Every error the cache reports: actionhero's message, and a stable code. */
+export interface CacheError extends Error {
+  code:
+    | 'OBJECT_NOT_FOUND'
+    | 'OBJECT_EXPIRED'
+    | 'OBJECT_LOCKED'
+    | 'OBJECT_CORRUPT'
+    | 'WRONGTYPE'
+    | 'VALUE_NOT_SERIALIZABLE'
+    | 'CACHE_CLOSED'
+    | 'DUMP_FILE'
+    | 'REDIS_TIMEOUT'
+    | 'REDIS_CONNECTION'
+    | 'REDIS_ERROR'
+    | 'ERR_INVALID_ARG_VALUE'
+    | string
+}
+
+/** Redis connection settings, as actionhero apps write them. */
+export interface RedisConnection {
+  url?: string
+  host?: string
+  port?: number | string
+  username?: string
+  password?: string | null
+  db?: number | string
+  /** actionhero 9-12's name for `db`. */
+  database?: number | string
+}
+
+export type RedisOptions =
+  | { fake: true; name?: string }
+  | (RedisConnection & {
+      /** How long connecting may take before a call fails with REDIS_TIMEOUT (default 5000). */
+      connectTimeoutMS?: number
+      /** How long Redis may take to answer a call (default 5000). */
+      commandTimeoutMS?: number
+    })
+  /** actionhero 13-16: a fakeredis `konstructor` means the in-memory store. */
+  | { client: { konstructor: Function; args?: any[]; buildNew?: boolean }; name?: string; connectTimeoutMS?: number; commandTimeoutMS?: number }
+  /** actionhero 9-12. */
+  | (RedisConnection & { package: string })
+
+export interface CacheOptions {
+  /** Absent, or `{ fake: true }`: the in-memory store (one per process, or per `name`). */
+  redis?: RedisOptions | null
+  cachePrefix?: string
+  lockPrefix?: string
+  lockDuration?: number
+  lockName?: string
+  lockRetry?: number
+  /** Error messages go through this (actionhero's `api.i18n.localize`). */
+  localize?: (message: string) => string
+}
+
+export interface LoadOptions {
+  /** Resets the expiry of an entry that has one to now + this. */
+  expireTimeMS?: number | null
+  /** Waits up to this long (ms) for another holder's lock. */
+  retry?: number | null | false
+}
+
+export interface LoadedEntry<T = any> {
+  key: string
+  value: T
+  expireTimestamp: number | null
+  createdAt: number | null
+  lastReadAt: number | null
+}
+
+export declare class Cache {
+  constructor(options?: CacheOptions)
+
+  readonly cachePrefix: string
+  /** actionhero's name for `cachePrefix`. */
+  readonly redisPrefix: string
+  readonly lockPrefix: string
+  /** Read on every call. */
+  lockName: string
+  lockDuration: number
+  lockRetry: number
+  localize?: (message: string) => string
+
+  save(key: string, value: any, next: Callback<boolean>): void
+  save(key: string, value: any, expireTimeMS: number | null | undefined, next: Callback<boolean>): void
+  save(key: string, value: any, expireTimeMS?: number | null): Promise<boolean>
+
+  load<T = any>(key: string, next: LoadCallback<T>): void
+  load<T = any>(key: string, options: LoadOptions | null | undefined, next: LoadCallback<T>): void
+  load<T = any>(key: string, options?: LoadOptions | null): Promise<LoadedEntry<T>>
+
+  destroy(key: string, next: Callback<boolean>): void
+  destroy(key: string): Promise<boolean>
+
+  lock(key: string, next: Callback<boolean>): void
+  lock(key: string, expireTimeMS: number | null | undefined, next: Callback<boolean>): void
+  lock(key: string, expireTimeMS?: number | null): Promise<boolean>
+
+  unlock(key: string, next: Callback<boolean>): void
+  unlock(key: string): Promise<boolean>
+
+  checkLock(key: string, next: Callback<boolean>): void
+  checkLock(key: string, retry: number | null | false | undefined, next: Callback<boolean>): void
+  checkLock(key: string, retry?: number | null | false): Promise<boolean>
+
+  locks(next: Callback<string[]>): void
+  locks(): Promise<string[]>
+
+  keys(next: Callback<string[]>): void
+  keys(): Promise<string[]>
+
+  size(next: Callback<number>): void
+  size(): Promise<number>
+
+  clear(next: Callback<boolean>): void
+  clear(): Promise<boolean>
+
+  dumpWrite(file: string, next: Callback<number>): void
+  dumpWrite(file: string): Promise<number>
+
+  dumpRead(file: string, next: Callback<number>): void
+  dumpRead(file: string): Promise<number>
+
+  push(key: string, item: any, next: Callback<boolean>): void
+  push(key: string, item: any): Promise<boolean>
+
+  pop<T = any>(key: string, next: Callback<T | undefined>): void
+  pop<T = any>(key: string): Promise<T | undefined>
+
+  listLength(key: string, next: Callback<number>): void
+  listLength(key: string): Promise<number>
+
+  /** Releases the connection; later calls fail with CACHE_CLOSED. */
+  close(next: Callback<boolean>): void
+  close(): Promise<boolean>
+}
