@@ -140,15 +140,13 @@ function withCode (error, code) {
 
 // How each call's result reaches the caller.
 const single = { callback: (result) => [result], promise: (result) => result }
+// load answers the JSON array [value, expireTimestamp, createdAt, lastReadAt].
 const loaded = {
-  callback: (entry) => [JSON.parse(entry.value), entry.expireTimestamp ?? null, entry.createdAt ?? null, entry.lastReadAt ?? null],
-  promise: (entry, key) => ({
-    key,
-    value: JSON.parse(entry.value),
-    expireTimestamp: entry.expireTimestamp ?? null,
-    createdAt: entry.createdAt ?? null,
-    lastReadAt: entry.lastReadAt ?? null
-  }),
+  callback: (json) => JSON.parse(json),
+  promise: (json, key) => {
+    const [value, expireTimestamp, createdAt, lastReadAt] = JSON.parse(json)
+    return { key, value, expireTimestamp, createdAt, lastReadAt }
+  },
   errorResults: [null, null, null, null]
 }
 const popped = {

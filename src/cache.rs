@@ -216,11 +216,11 @@ impl Cache {
   }
 
   fn entry_key(&self, key: &str) -> String {
-    format!("{}{}", self.cache_prefix, key)
+    [&self.cache_prefix, key].concat()
   }
 
   fn lock_key(&self, key: &str) -> String {
-    format!("{}{}", self.lock_prefix, key)
+    [&self.lock_prefix, key].concat()
   }
 
   fn entry_keys(&self, key: &str) -> EntryKeys {

@@ -16,13 +16,17 @@ pub fn encode(
   created_at: Option<f64>,
   read_at: Option<f64>,
 ) -> String {
-  format!(
-    "{{\"value\":{},\"expireTimestamp\":{},\"createdAt\":{},\"readAt\":{}}}",
-    value_json,
-    js_number_or_null(expire_timestamp),
-    js_number_or_null(created_at),
-    js_number_or_null(read_at)
-  )
+  let mut text = String::with_capacity(value_json.len() + 90);
+  text.push_str("{\"value\":");
+  text.push_str(value_json);
+  text.push_str(",\"expireTimestamp\":");
+  push_js_number(&mut text, expire_timestamp);
+  text.push_str(",\"createdAt\":");
+  push_js_number(&mut text, created_at);
+  text.push_str(",\"readAt\":");
+  push_js_number(&mut text, read_at);
+  text.push('}');
+  text
 }
 
 /// A stored envelope, borrowing the value's JSON text from the stored string.
@@ -75,18 +79,23 @@ impl<'a> Envelope<'a> {
   }
 }
 
-/// Formats a number the way JavaScript's JSON.stringify does for the values
-/// the cache writes: integers without a fraction, others in shortest form.
-pub fn js_number(n: f64) -> String {
-  if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
-    format!("{}", n as i64)
-  } else {
-    format!("{n}")
+/// Writes a number the way JavaScript's JSON.stringify does for the values
+/// the cache writes (integers without a fraction, others in shortest form),
+/// or `null`. This runs on every save and load, hence no `format!`.
+pub fn push_js_number(text: &mut String, n: Option<f64>) {
+  match n {
+    None => text.push_str("null"),
+    Some(n) if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 => {
+      text.push_str(itoa::Buffer::new().format(n as i64));
+    }
+    Some(n) => text.push_str(&n.to_string()),
   }
 }
 
-fn js_number_or_null(n: Option<f64>) -> String {
-  n.map_or_else(|| "null".to_owned(), js_number)
+pub fn js_number(n: f64) -> String {
+  let mut text = String::new();
+  push_js_number(&mut text, Some(n));
+  text
 }
 
 #[cfg(test)]

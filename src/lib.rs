@@ -40,24 +40,19 @@ pub struct NativeOptions {
   pub store: StoreOptions,
 }
 
-#[napi(object)]
-pub struct LoadedEntry {
-  /// The value's JSON text.
-  pub value: String,
-  pub expire_timestamp: Option<f64>,
-  pub created_at: Option<f64>,
-  pub last_read_at: Option<f64>,
-}
-
-impl From<store::Loaded> for LoadedEntry {
-  fn from(loaded: store::Loaded) -> Self {
-    LoadedEntry {
-      value: loaded.value_json,
-      expire_timestamp: loaded.expire_timestamp,
-      created_at: loaded.created_at,
-      last_read_at: loaded.last_read_at,
-    }
+/// A loaded entry as one JSON array, `[value, expireTimestamp, createdAt,
+/// lastReadAt]`: one string and one JSON.parse on the JS side cost far less
+/// than building an object property by property through N-API.
+fn loaded_json(loaded: store::Loaded) -> String {
+  let mut json = String::with_capacity(loaded.value_json.len() + 50);
+  json.push('[');
+  json.push_str(&loaded.value_json);
+  for n in [loaded.expire_timestamp, loaded.created_at, loaded.last_read_at] {
+    json.push(',');
+    envelope::push_js_number(&mut json, n);
   }
+  json.push(']');
+  json
 }
 
 /// A call's outcome as JavaScript sees it: the result, or an `Error` object
@@ -168,10 +163,10 @@ impl NativeCache {
     lock_name: String,
     lock_duration: f64,
     lock_retry: f64,
-  ) -> Result<Settled<'env, LoadedEntry>> {
+  ) -> Result<Settled<'env, String>> {
     let cache = self.cache.clone();
     let caller = caller(lock_name, lock_duration, lock_retry);
-    settle(env, async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(LoadedEntry::from) })
+    settle(env, async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
   }
 
   #[napi]

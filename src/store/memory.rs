@@ -2,7 +2,6 @@
 //! lifetimes and lists follow Redis's rules, and every operation runs under
 //! one mutex, which is what makes it atomic.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -98,14 +97,10 @@ struct Slots<'a> {
 impl Slots<'_> {
   fn live(&mut self, key: &str) -> Option<&mut Slot> {
     let now = self.now;
-    match self.map.entry(key.to_owned()) {
-      Entry::Occupied(slot) if !slot.get().is_live(now) => {
-        slot.remove();
-        None
-      }
-      Entry::Occupied(slot) => Some(slot.into_mut()),
-      Entry::Vacant(_) => None,
+    if self.map.get(key).is_some_and(|slot| !slot.is_live(now)) {
+      self.map.remove(key);
     }
+    self.map.get_mut(key)
   }
 
   fn text(&mut self, key: &str) -> StoreResult<Option<&String>> {
@@ -118,8 +113,14 @@ impl Slots<'_> {
 
   /// Redis SET: replaces the value, and the lifetime with `ttl_secs`.
   fn set(&mut self, key: &str, text: String, ttl_secs: Option<u64>) {
-    let deadline = deadline(self.now, ttl_secs);
-    self.map.insert(key.to_owned(), Slot { value: Value::Text(text), deadline });
+    let slot = Slot { value: Value::Text(text), deadline: deadline(self.now, ttl_secs) };
+    // Overwrite in place when the key exists: no new key allocation.
+    match self.map.get_mut(key) {
+      Some(existing) => *existing = slot,
+      None => {
+        self.map.insert(key.to_owned(), slot);
+      }
+    }
   }
 
   fn held_by_other(&mut self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
