@@ -143,15 +143,43 @@ const single = { callback: (result) => [result], promise: (result) => result }
 // load answers the JSON array [value, expireTimestamp, createdAt, lastReadAt].
 const loaded = {
   callback: (json) => JSON.parse(json),
-  promise: (json, key) => {
+  promise: (json) => {
     const [value, expireTimestamp, createdAt, lastReadAt] = JSON.parse(json)
-    return { key, value, expireTimestamp, createdAt, lastReadAt }
+    return { value, expireTimestamp, createdAt, lastReadAt }
   },
   errorResults: [null, null, null, null]
 }
 const popped = {
   callback: (item) => [item === null || item === undefined ? undefined : JSON.parse(item)],
   promise: (item) => (item === null || item === undefined ? undefined : JSON.parse(item))
+}
+
+// Calls still under way on the runtime, by id, across all caches. Ids and
+// the dispatcher are module-wide so that no native object holds a reference
+// back to its Cache (which would keep both from ever being collected).
+const waiting = new Map()
+let lastId = 0
+let keepAlive = null
+
+function id () {
+  lastId = (lastId + 1) >>> 0 // the native side takes a u32
+  return lastId
+}
+
+function waitFor (callId, resume) {
+  waiting.set(callId, resume)
+  // The native side does not hold the event loop open: a ref'd timer does,
+  // while calls are under way, as a pending socket would.
+  if (keepAlive === null) keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+  else if (waiting.size === 1) keepAlive.ref()
+}
+
+function onSettled (callId, outcome) {
+  const resume = waiting.get(callId)
+  if (resume === undefined) return
+  waiting.delete(callId)
+  if (waiting.size === 0) keepAlive.unref()
+  resume(outcome)
 }
 
 class Cache {
@@ -173,7 +201,7 @@ class Cache {
       cachePrefix: this.#cachePrefix,
       lockPrefix: this.#lockPrefix,
       store: storeOptions(options.redis)
-    })
+    }, onSettled)
   }
 
   /** actionhero's name for the entry key prefix. */
@@ -187,8 +215,8 @@ class Cache {
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
     const json = toJson(value)
-    if (json instanceof Error) return this.#reply(json, next, single)
-    return this.#reply(this.#native.save(key, json, ms, ...this.#caller()), next, single)
+    if (json instanceof Error) return this.#reply(0, json, next, single)
+    return this.#call(single, next, 'save', key, json, ms, ...this.#caller())
   }
 
   load (key, options, next) {
@@ -201,13 +229,13 @@ class Cache {
     const ms = optionalMs('options.expireTimeMS', expireTimeMS)
     const retryMs = optionalMs('options.retry', retry)
     checkCallback(next)
-    return this.#reply(this.#native.load(key, ms, retryMs, ...this.#caller()), next, loaded, key)
+    return this.#call(loaded, next, 'load', key, ms, retryMs, ...this.#caller())
   }
 
   destroy (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#reply(this.#native.destroy(key, ...this.#caller()), next, single)
+    return this.#call(single, next, 'destroy', key, ...this.#caller())
   }
 
   lock (key, expireTimeMS, next) {
@@ -215,13 +243,13 @@ class Cache {
     checkKey(key)
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
-    return this.#reply(this.#native.lock(key, ms, ...this.#caller()), next, single)
+    return this.#call(single, next, 'lock', key, ms, ...this.#caller())
   }
 
   unlock (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#reply(this.#native.unlock(key, ...this.#caller()), next, single)
+    return this.#call(single, next, 'unlock', key, ...this.#caller())
   }
 
   checkLock (key, retry, next) {
@@ -229,7 +257,7 @@ class Cache {
     checkKey(key)
     const retryMs = optionalMs('retry', retry)
     checkCallback(next)
-    return this.#reply(this.#native.checkLock(key, retryMs, ...this.#caller()), next, single)
+    return this.#call(single, next, 'checkLock', key, retryMs, ...this.#caller())
   }
 
   locks (next) { return this.#plain('locks', next) }
@@ -241,38 +269,44 @@ class Cache {
   dumpWrite (file, next) {
     checkFile(file)
     checkCallback(next)
-    return this.#reply(this.#native.dumpWrite(file), next, single)
+    return this.#call(single, next, 'dumpWrite', file)
   }
 
   dumpRead (file, next) {
     checkFile(file)
     checkCallback(next)
-    return this.#reply(this.#native.dumpRead(file), next, single)
+    return this.#call(single, next, 'dumpRead', file)
   }
 
   push (key, item, next) {
     checkKey(key)
     checkCallback(next)
     const json = toJson(item)
-    if (json instanceof Error) return this.#reply(json, next, single)
-    return this.#reply(this.#native.push(key, json), next, single)
+    if (json instanceof Error) return this.#reply(0, json, next, single)
+    return this.#call(single, next, 'push', key, json)
   }
 
   pop (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#reply(this.#native.pop(key), next, popped)
+    return this.#call(popped, next, 'pop', key)
   }
 
   listLength (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#reply(this.#native.listLength(key), next, single)
+    return this.#call(single, next, 'listLength', key)
   }
 
   #plain (method, next) {
     checkCallback(next)
-    return this.#reply(this.#native[method](), next, single)
+    return this.#call(single, next, method)
+  }
+
+  /** Calls the native method with a fresh call id and hands on its outcome. */
+  #call (shape, next, method, ...args) {
+    const callId = id()
+    return this.#reply(callId, this.#native[method](callId, ...args), next, shape)
   }
 
   #caller () {
@@ -280,23 +314,29 @@ class Cache {
   }
 
   /**
-   * `reply` is the native outcome (a result or an Error), or a Promise of
-   * it. Callbacks run on a later tick, outside any Promise chain, so that a
-   * callback never runs before its method returns and a throwing callback
-   * surfaces as an uncaught exception, as with Node's own APIs.
+   * `reply` is the native outcome (a result or an Error), or undefined when
+   * the call is still under way: its outcome then comes to `onSettled` under
+   * `callId`. Callbacks run
+   * on a later tick, outside any Promise chain, so that a callback never runs
+   * before its method returns and a throwing callback surfaces as an
+   * uncaught exception, as with Node's own APIs.
    */
-  #reply (reply, next, shape, key) {
-    if (next === undefined) {
-      return Promise.resolve(reply).then((outcome) => {
-        if (outcome instanceof Error) throw this.#localized(outcome)
-        return shape.promise(outcome, key)
-      })
+  #reply (callId, reply, next, shape) {
+    const settle = (outcome, resolve, reject) => {
+      if (outcome instanceof Error) reject(this.#localized(outcome))
+      else resolve(shape.promise(outcome))
     }
     const deliver = (outcome) => {
       if (outcome instanceof Error) next(this.#localized(outcome), ...(shape.errorResults || []))
       else next(null, ...shape.callback(outcome))
     }
-    if (reply instanceof Promise) reply.then((outcome) => process.nextTick(deliver, outcome))
+    if (next === undefined) {
+      return new Promise((resolve, reject) => {
+        if (reply === undefined) waitFor(callId, (outcome) => settle(outcome, resolve, reject))
+        else settle(reply, resolve, reject)
+      })
+    }
+    if (reply === undefined) waitFor(callId, (outcome) => process.nextTick(deliver, outcome))
     else process.nextTick(deliver, reply)
     return undefined
   }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::cache::{Cache, CacheResult, Caller};
@@ -84,28 +85,56 @@ impl<T> TypeName for Reply<T> {
   }
 }
 
-/// The reply at once when the call finished without waiting (the memory
-/// store nearly always does), or a Promise of it when it has to wait
-/// (Redis, or a retry on a held lock). Polling once first saves the trip
-/// through the runtime's threads for calls that never wait.
-type Settled<'env, T> = Either<Reply<T>, PromiseRaw<'env, Reply<T>>>;
+/// What a method returns: the reply at once when the call finished without
+/// waiting (the memory store nearly always does), else `undefined`, and the
+/// reply follows through the cache's `onSettled(id, reply)` callback.
+type Settled<T> = Either<Reply<T>, ()>;
 
-fn settle<T, F>(env: &Env, work: F) -> Result<Settled<'_, T>>
-where
-  T: ToNapiValue + Send + 'static,
-  F: Future<Output = CacheResult<T>> + Send + 'static,
-{
-  let mut work = Box::pin(work);
-  let first_poll = within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop())));
-  match first_poll {
-    Poll::Ready(outcome) => Ok(Either::A(Reply(outcome))),
-    Poll::Pending => env.spawn_future(async move { Ok(Reply(work.await)) }).map(Either::B),
+/// A finished call's reply, turned into a JS value on the JS thread.
+pub struct Completion(Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>);
+
+impl ToNapiValue for Completion {
+  unsafe fn to_napi_value(env: sys::napi_env, completion: Self) -> Result<sys::napi_value> {
+    (completion.0)(env)
   }
 }
+
+/// The one channel every waiting call of a cache reports back through. One
+/// thread-safe function for all calls costs far less than a Promise with its
+/// own thread-safe function per call. Weak: it does not hold the event loop
+/// open by itself; index.js keeps the loop alive while calls are pending.
+type Completions = ThreadsafeFunction<(u32, Completion), (), FnArgs<(u32, Completion)>, Status, false, true>;
 
 #[napi]
 pub struct NativeCache {
   cache: Arc<Cache>,
+  completions: Arc<Completions>,
+}
+
+impl NativeCache {
+  /// Polls the call once here on the JS thread, which finishes it when it
+  /// never has to wait, and saves the trip through the runtime's threads.
+  /// Otherwise it goes on on the runtime and reports to `onSettled` with `id`.
+  fn settle<T, F>(&self, id: u32, work: F) -> Settled<T>
+  where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = CacheResult<T>> + Send + 'static,
+  {
+    let mut work = Box::pin(work);
+    let first_poll = within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop())));
+    match first_poll {
+      Poll::Ready(outcome) => Either::A(Reply(outcome)),
+      Poll::Pending => {
+        let completions = self.completions.clone();
+        napi::bindgen_prelude::spawn(async move {
+          let reply = Reply(work.await);
+          let completion = Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) }));
+          completions.call((id, completion), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        Either::B(())
+      }
+    }
+  }
 }
 
 fn caller(lock_name: String, lock_duration: f64, lock_retry: f64) -> Caller {
@@ -115,7 +144,12 @@ fn caller(lock_name: String, lock_duration: f64, lock_retry: f64) -> Caller {
 #[napi]
 impl NativeCache {
   #[napi(constructor)]
-  pub fn new(options: NativeOptions) -> Result<Self> {
+  pub fn new(options: NativeOptions, on_settled: Function<FnArgs<(u32, Completion)>, ()>) -> Result<Self> {
+    let completions = on_settled
+      .build_threadsafe_function::<(u32, Completion)>()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build_callback(|call| Ok(FnArgs::from(call.value)))?;
     let store = options.store;
     // Both stores start tasks or timers, which need the runtime's context.
     let store: Arc<dyn Store> = within_runtime_if_available(|| match store.memory {
@@ -134,157 +168,160 @@ impl NativeCache {
       .map(|redis| Arc::new(redis) as Arc<dyn Store>),
     })
     .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
-    Ok(NativeCache { cache: Arc::new(Cache::new(store, options.cache_prefix, options.lock_prefix)) })
+    Ok(NativeCache {
+      cache: Arc::new(Cache::new(store, options.cache_prefix, options.lock_prefix)),
+      completions: Arc::new(completions),
+    })
   }
 
   #[napi]
-  pub fn save<'env>(
+  pub fn save(
     &self,
-    env: &'env Env,
+    id: u32,
     key: String,
     value_json: String,
     expire_ms: Option<f64>,
     lock_name: String,
     lock_duration: f64,
     lock_retry: f64,
-  ) -> Result<Settled<'env, bool>> {
+  ) -> Settled<bool> {
     let cache = self.cache.clone();
     let caller = caller(lock_name, lock_duration, lock_retry);
-    settle(env, async move { cache.save(&key, &value_json, expire_ms, &caller).await })
+    self.settle(id, async move { cache.save(&key, &value_json, expire_ms, &caller).await })
   }
 
   #[napi]
-  pub fn load<'env>(
+  pub fn load(
     &self,
-    env: &'env Env,
+    id: u32,
     key: String,
     expire_ms: Option<f64>,
     retry_ms: Option<f64>,
     lock_name: String,
     lock_duration: f64,
     lock_retry: f64,
-  ) -> Result<Settled<'env, String>> {
+  ) -> Settled<String> {
     let cache = self.cache.clone();
     let caller = caller(lock_name, lock_duration, lock_retry);
-    settle(env, async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
+    self.settle(id, async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
   }
 
   #[napi]
-  pub fn destroy<'env>(
+  pub fn destroy(
     &self,
-    env: &'env Env,
+    id: u32,
     key: String,
     lock_name: String,
     lock_duration: f64,
     lock_retry: f64,
-  ) -> Result<Settled<'env, bool>> {
+  ) -> Settled<bool> {
     let cache = self.cache.clone();
     let caller = caller(lock_name, lock_duration, lock_retry);
-    settle(env, async move { cache.destroy(&key, &caller).await })
+    self.settle(id, async move { cache.destroy(&key, &caller).await })
   }
 
   #[napi]
-  pub fn lock<'env>(
+  pub fn lock(
     &self,
-    env: &'env Env,
+    id: u32,
     key: String,
     expire_ms: Option<f64>,
     lock_name: String,
     lock_duration: f64,
     lock_retry: f64,
-  ) -> Result<Settled<'env, bool>> {
+  ) -> Settled<bool> {
     let cache = self.cache.clone();
     let caller = caller(lock_name, lock_duration, lock_retry);
-    settle(env, async move { cache.lock(&key, expire_ms, &caller).await })
+    self.settle(id, async move { cache.lock(&key, expire_ms, &caller).await })
   }
 
   #[napi]
-  pub fn unlock<'env>(
+  pub fn unlock(
     &self,
-    env: &'env Env,
+    id: u32,
     key: String,
     lock_name: String,
     lock_duration: f64,
     lock_retry: f64,
-  ) -> Result<Settled<'env, bool>> {
+  ) -> Settled<bool> {
     let cache = self.cache.clone();
     let caller = caller(lock_name, lock_duration, lock_retry);
-    settle(env, async move { cache.unlock(&key, &caller).await })
+    self.settle(id, async move { cache.unlock(&key, &caller).await })
   }
 
   #[napi]
-  pub fn check_lock<'env>(
+  pub fn check_lock(
     &self,
-    env: &'env Env,
+    id: u32,
     key: String,
     retry_ms: Option<f64>,
     lock_name: String,
     lock_duration: f64,
     lock_retry: f64,
-  ) -> Result<Settled<'env, bool>> {
+  ) -> Settled<bool> {
     let cache = self.cache.clone();
     let caller = caller(lock_name, lock_duration, lock_retry);
-    settle(env, async move { cache.check_lock(&key, retry_ms, &caller).await })
+    self.settle(id, async move { cache.check_lock(&key, retry_ms, &caller).await })
   }
 
   #[napi]
-  pub fn locks<'env>(&self, env: &'env Env) -> Result<Settled<'env, Vec<String>>> {
+  pub fn locks(&self, id: u32) -> Settled<Vec<String>> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.locks().await })
+    self.settle(id, async move { cache.locks().await })
   }
 
   #[napi]
-  pub fn keys<'env>(&self, env: &'env Env) -> Result<Settled<'env, Vec<String>>> {
+  pub fn keys(&self, id: u32) -> Settled<Vec<String>> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.keys().await })
+    self.settle(id, async move { cache.keys().await })
   }
 
   #[napi]
-  pub fn size<'env>(&self, env: &'env Env) -> Result<Settled<'env, u32>> {
+  pub fn size(&self, id: u32) -> Settled<u32> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.size().await })
+    self.settle(id, async move { cache.size().await })
   }
 
   #[napi]
-  pub fn clear<'env>(&self, env: &'env Env) -> Result<Settled<'env, bool>> {
+  pub fn clear(&self, id: u32) -> Settled<bool> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.clear().await })
+    self.settle(id, async move { cache.clear().await })
   }
 
   #[napi]
-  pub fn dump_write<'env>(&self, env: &'env Env, file: String) -> Result<Settled<'env, u32>> {
+  pub fn dump_write(&self, id: u32, file: String) -> Settled<u32> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.dump_write(&file).await })
+    self.settle(id, async move { cache.dump_write(&file).await })
   }
 
   #[napi]
-  pub fn dump_read<'env>(&self, env: &'env Env, file: String) -> Result<Settled<'env, u32>> {
+  pub fn dump_read(&self, id: u32, file: String) -> Settled<u32> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.dump_read(&file).await })
+    self.settle(id, async move { cache.dump_read(&file).await })
   }
 
   #[napi]
-  pub fn push<'env>(&self, env: &'env Env, key: String, item_json: String) -> Result<Settled<'env, bool>> {
+  pub fn push(&self, id: u32, key: String, item_json: String) -> Settled<bool> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.push(&key, &item_json).await })
+    self.settle(id, async move { cache.push(&key, &item_json).await })
   }
 
   /// The item's JSON text, or null when the list is empty.
   #[napi]
-  pub fn pop<'env>(&self, env: &'env Env, key: String) -> Result<Settled<'env, Option<String>>> {
+  pub fn pop(&self, id: u32, key: String) -> Settled<Option<String>> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.pop(&key).await })
+    self.settle(id, async move { cache.pop(&key).await })
   }
 
   #[napi]
-  pub fn list_length<'env>(&self, env: &'env Env, key: String) -> Result<Settled<'env, u32>> {
+  pub fn list_length(&self, id: u32, key: String) -> Settled<u32> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.list_length(&key).await })
+    self.settle(id, async move { cache.list_length(&key).await })
   }
 
   #[napi]
-  pub fn close<'env>(&self, env: &'env Env) -> Result<Settled<'env, bool>> {
+  pub fn close(&self, id: u32) -> Settled<bool> {
     let cache = self.cache.clone();
-    settle(env, async move { cache.close().await })
+    self.settle(id, async move { cache.close().await })
   }
 }

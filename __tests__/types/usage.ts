@@ -28,7 +28,7 @@ cache.load('k', (error, value, expireTimestamp, createdAt, lastReadAt) => {
 cache.load<{ a: number }>('k', { expireTimeMS: 1000, retry: 100 }, (error, value) => console.log(error, value?.a))
 cache.load('k', null, () => {})
 const entry: Promise<LoadedEntry<string>> = cache.load<string>('k')
-cache.load('k', { retry: false }).then(({ key, value, expireTimestamp, createdAt, lastReadAt }) => [key, value, expireTimestamp, createdAt, lastReadAt])
+cache.load('k', { retry: false }).then(({ value, expireTimestamp, createdAt, lastReadAt }) => [value, expireTimestamp, createdAt, lastReadAt])
 
 cache.destroy('k', bool)
 const destroyed: Promise<boolean> = cache.destroy('k')
