@@ -92,10 +92,21 @@ function checkKey (key) {
 /** A time in ms that may be left out (undefined or null, or false for retry). */
 function optionalMs (name, value) {
   if (value === undefined || value === null || value === false) return undefined
+  return checkMs(name, value)
+}
+
+function checkMs (name, value) {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new TypeError(`${name} must be a finite number of milliseconds, got ${describe(value)}`)
   }
   return value
+}
+
+function checkLockName (name) {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError(`lockName must be a non-empty string, got ${describe(name)}`)
+  }
+  return name
 }
 
 function checkCallback (next) {
@@ -186,21 +197,24 @@ class Cache {
   #native
   #cachePrefix
   #lockPrefix
+  #caller
 
   constructor (options = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
     this.#cachePrefix = String(options.cachePrefix ?? DEFAULTS.cachePrefix)
     this.#lockPrefix = String(options.lockPrefix ?? DEFAULTS.lockPrefix)
-    // Read on every call: actionhero code changes them between calls.
-    this.lockName = options.lockName ?? defaultLockName()
-    this.lockDuration = options.lockDuration ?? DEFAULTS.lockDuration
-    this.lockRetry = options.lockRetry ?? DEFAULTS.lockRetry
+    this.#caller = {
+      lockName: checkLockName(options.lockName ?? defaultLockName()),
+      lockDuration: checkMs('lockDuration', options.lockDuration ?? DEFAULTS.lockDuration),
+      lockRetry: checkMs('lockRetry', options.lockRetry ?? DEFAULTS.lockRetry)
+    }
     // Error messages go through this when set (actionhero's api.i18n.localize).
     this.localize = options.localize
     this.#native = new NativeCache({
       cachePrefix: this.#cachePrefix,
       lockPrefix: this.#lockPrefix,
-      store: storeOptions(options.redis)
+      store: storeOptions(options.redis),
+      caller: this.#caller
     }, onSettled)
   }
 
@@ -209,6 +223,20 @@ class Cache {
   get cachePrefix () { return this.#cachePrefix }
   get lockPrefix () { return this.#lockPrefix }
 
+  // Writable, and in force from the next call: actionhero code changes them
+  // between calls (api.cache.lockName = 'otherId').
+  get lockName () { return this.#caller.lockName }
+  set lockName (name) { this.#setCaller({ lockName: checkLockName(name) }) }
+  get lockDuration () { return this.#caller.lockDuration }
+  set lockDuration (ms) { this.#setCaller({ lockDuration: checkMs('lockDuration', ms) }) }
+  get lockRetry () { return this.#caller.lockRetry }
+  set lockRetry (ms) { this.#setCaller({ lockRetry: checkMs('lockRetry', ms) }) }
+
+  #setCaller (change) {
+    this.#caller = { ...this.#caller, ...change }
+    this.#native.setCaller(this.#caller)
+  }
+
   save (key, value, expireTimeMS, next) {
     if (typeof expireTimeMS === 'function' && next === undefined) [expireTimeMS, next] = [undefined, expireTimeMS]
     checkKey(key)
@@ -216,7 +244,7 @@ class Cache {
     checkCallback(next)
     const json = toJson(value)
     if (json instanceof Error) return this.#reply(0, json, next, single)
-    return this.#call(single, next, 'save', key, json, ms, ...this.#caller())
+    return this.#call(single, next, 'save', key, json, ms)
   }
 
   load (key, options, next) {
@@ -229,13 +257,13 @@ class Cache {
     const ms = optionalMs('options.expireTimeMS', expireTimeMS)
     const retryMs = optionalMs('options.retry', retry)
     checkCallback(next)
-    return this.#call(loaded, next, 'load', key, ms, retryMs, ...this.#caller())
+    return this.#call(loaded, next, 'load', key, ms, retryMs)
   }
 
   destroy (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#call(single, next, 'destroy', key, ...this.#caller())
+    return this.#call(single, next, 'destroy', key)
   }
 
   lock (key, expireTimeMS, next) {
@@ -243,13 +271,13 @@ class Cache {
     checkKey(key)
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
-    return this.#call(single, next, 'lock', key, ms, ...this.#caller())
+    return this.#call(single, next, 'lock', key, ms)
   }
 
   unlock (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#call(single, next, 'unlock', key, ...this.#caller())
+    return this.#call(single, next, 'unlock', key)
   }
 
   checkLock (key, retry, next) {
@@ -257,7 +285,7 @@ class Cache {
     checkKey(key)
     const retryMs = optionalMs('retry', retry)
     checkCallback(next)
-    return this.#call(single, next, 'checkLock', key, retryMs, ...this.#caller())
+    return this.#call(single, next, 'checkLock', key, retryMs)
   }
 
   locks (next) { return this.#plain('locks', next) }
@@ -307,10 +335,6 @@ class Cache {
   #call (shape, next, method, ...args) {
     const callId = id()
     return this.#reply(callId, this.#native[method](callId, ...args), next, shape)
-  }
-
-  #caller () {
-    return [String(this.lockName), Number(this.lockDuration), Number(this.lockRetry)]
   }
 
   /**

@@ -39,6 +39,20 @@ pub struct NativeOptions {
   pub cache_prefix: String,
   pub lock_prefix: String,
   pub store: StoreOptions,
+  pub caller: CallerOptions,
+}
+
+#[napi(object)]
+pub struct CallerOptions {
+  pub lock_name: String,
+  pub lock_duration: f64,
+  pub lock_retry: f64,
+}
+
+impl From<CallerOptions> for Caller {
+  fn from(options: CallerOptions) -> Self {
+    Caller { lock_name: options.lock_name, lock_duration_ms: options.lock_duration, lock_retry_ms: options.lock_retry }
+  }
 }
 
 /// A loaded entry as one JSON array, `[value, expireTimestamp, createdAt,
@@ -108,19 +122,23 @@ type Completions = ThreadsafeFunction<(u32, Completion), (), FnArgs<(u32, Comple
 #[napi]
 pub struct NativeCache {
   cache: Arc<Cache>,
+  /// lockName, lockDuration and lockRetry as index.js last set them.
+  caller: Arc<Caller>,
   completions: Arc<Completions>,
 }
 
 impl NativeCache {
-  /// Polls the call once here on the JS thread, which finishes it when it
-  /// never has to wait, and saves the trip through the runtime's threads.
-  /// Otherwise it goes on on the runtime and reports to `onSettled` with `id`.
-  fn settle<T, F>(&self, id: u32, work: F) -> Settled<T>
+  /// Starts a call and polls it once here on the JS thread, which finishes
+  /// it when it never has to wait, and saves the trip through the runtime's
+  /// threads. Otherwise it goes on on the runtime and reports to
+  /// `onSettled` with `id`.
+  fn run<T, F, Fut>(&self, id: u32, call: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
-    F: Future<Output = CacheResult<T>> + Send + 'static,
+    F: FnOnce(Arc<Cache>, Arc<Caller>) -> Fut,
+    Fut: Future<Output = CacheResult<T>> + Send + 'static,
   {
-    let mut work = Box::pin(work);
+    let mut work = Box::pin(call(self.cache.clone(), self.caller.clone()));
     let first_poll = within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop())));
     match first_poll {
       Poll::Ready(outcome) => Either::A(Reply(outcome)),
@@ -135,10 +153,6 @@ impl NativeCache {
       }
     }
   }
-}
-
-fn caller(lock_name: String, lock_duration: f64, lock_retry: f64) -> Caller {
-  Caller { lock_name, lock_duration_ms: lock_duration, lock_retry_ms: lock_retry }
 }
 
 #[napi]
@@ -170,8 +184,15 @@ impl NativeCache {
     .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
     Ok(NativeCache {
       cache: Arc::new(Cache::new(store, options.cache_prefix, options.lock_prefix)),
+      caller: Arc::new(options.caller.into()),
       completions: Arc::new(completions),
     })
+  }
+
+  /// Called whenever `lockName`, `lockDuration` or `lockRetry` changes.
+  #[napi]
+  pub fn set_caller(&mut self, caller: CallerOptions) {
+    self.caller = Arc::new(caller.into());
   }
 
   #[napi]
@@ -181,13 +202,8 @@ impl NativeCache {
     key: String,
     value_json: String,
     expire_ms: Option<f64>,
-    lock_name: String,
-    lock_duration: f64,
-    lock_retry: f64,
   ) -> Settled<bool> {
-    let cache = self.cache.clone();
-    let caller = caller(lock_name, lock_duration, lock_retry);
-    self.settle(id, async move { cache.save(&key, &value_json, expire_ms, &caller).await })
+    self.run(id, move |cache, caller| async move { cache.save(&key, &value_json, expire_ms, &caller).await })
   }
 
   #[napi]
@@ -197,13 +213,8 @@ impl NativeCache {
     key: String,
     expire_ms: Option<f64>,
     retry_ms: Option<f64>,
-    lock_name: String,
-    lock_duration: f64,
-    lock_retry: f64,
   ) -> Settled<String> {
-    let cache = self.cache.clone();
-    let caller = caller(lock_name, lock_duration, lock_retry);
-    self.settle(id, async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
+    self.run(id, move |cache, caller| async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
   }
 
   #[napi]
@@ -211,13 +222,8 @@ impl NativeCache {
     &self,
     id: u32,
     key: String,
-    lock_name: String,
-    lock_duration: f64,
-    lock_retry: f64,
   ) -> Settled<bool> {
-    let cache = self.cache.clone();
-    let caller = caller(lock_name, lock_duration, lock_retry);
-    self.settle(id, async move { cache.destroy(&key, &caller).await })
+    self.run(id, move |cache, caller| async move { cache.destroy(&key, &caller).await })
   }
 
   #[napi]
@@ -226,13 +232,8 @@ impl NativeCache {
     id: u32,
     key: String,
     expire_ms: Option<f64>,
-    lock_name: String,
-    lock_duration: f64,
-    lock_retry: f64,
   ) -> Settled<bool> {
-    let cache = self.cache.clone();
-    let caller = caller(lock_name, lock_duration, lock_retry);
-    self.settle(id, async move { cache.lock(&key, expire_ms, &caller).await })
+    self.run(id, move |cache, caller| async move { cache.lock(&key, expire_ms, &caller).await })
   }
 
   #[napi]
@@ -240,13 +241,8 @@ impl NativeCache {
     &self,
     id: u32,
     key: String,
-    lock_name: String,
-    lock_duration: f64,
-    lock_retry: f64,
   ) -> Settled<bool> {
-    let cache = self.cache.clone();
-    let caller = caller(lock_name, lock_duration, lock_retry);
-    self.settle(id, async move { cache.unlock(&key, &caller).await })
+    self.run(id, move |cache, caller| async move { cache.unlock(&key, &caller).await })
   }
 
   #[napi]
@@ -255,73 +251,58 @@ impl NativeCache {
     id: u32,
     key: String,
     retry_ms: Option<f64>,
-    lock_name: String,
-    lock_duration: f64,
-    lock_retry: f64,
   ) -> Settled<bool> {
-    let cache = self.cache.clone();
-    let caller = caller(lock_name, lock_duration, lock_retry);
-    self.settle(id, async move { cache.check_lock(&key, retry_ms, &caller).await })
+    self.run(id, move |cache, caller| async move { cache.check_lock(&key, retry_ms, &caller).await })
   }
 
   #[napi]
   pub fn locks(&self, id: u32) -> Settled<Vec<String>> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.locks().await })
+    self.run(id, move |cache, _| async move { cache.locks().await })
   }
 
   #[napi]
   pub fn keys(&self, id: u32) -> Settled<Vec<String>> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.keys().await })
+    self.run(id, move |cache, _| async move { cache.keys().await })
   }
 
   #[napi]
   pub fn size(&self, id: u32) -> Settled<u32> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.size().await })
+    self.run(id, move |cache, _| async move { cache.size().await })
   }
 
   #[napi]
   pub fn clear(&self, id: u32) -> Settled<bool> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.clear().await })
+    self.run(id, move |cache, _| async move { cache.clear().await })
   }
 
   #[napi]
   pub fn dump_write(&self, id: u32, file: String) -> Settled<u32> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.dump_write(&file).await })
+    self.run(id, move |cache, _| async move { cache.dump_write(&file).await })
   }
 
   #[napi]
   pub fn dump_read(&self, id: u32, file: String) -> Settled<u32> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.dump_read(&file).await })
+    self.run(id, move |cache, _| async move { cache.dump_read(&file).await })
   }
 
   #[napi]
   pub fn push(&self, id: u32, key: String, item_json: String) -> Settled<bool> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.push(&key, &item_json).await })
+    self.run(id, move |cache, _| async move { cache.push(&key, &item_json).await })
   }
 
   /// The item's JSON text, or null when the list is empty.
   #[napi]
   pub fn pop(&self, id: u32, key: String) -> Settled<Option<String>> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.pop(&key).await })
+    self.run(id, move |cache, _| async move { cache.pop(&key).await })
   }
 
   #[napi]
   pub fn list_length(&self, id: u32, key: String) -> Settled<u32> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.list_length(&key).await })
+    self.run(id, move |cache, _| async move { cache.list_length(&key).await })
   }
 
   #[napi]
   pub fn close(&self, id: u32) -> Settled<bool> {
-    let cache = self.cache.clone();
-    self.settle(id, async move { cache.close().await })
+    self.run(id, move |cache, _| async move { cache.close().await })
   }
 }
