@@ -8,6 +8,9 @@
 const os = require('os')
 const path = require('path')
 const crypto = require('crypto')
+// The addon's errors come from the main realm: under jest, whose tests run in
+// a realm of their own, `instanceof Error` does not see them.
+const { isNativeError } = require('util').types
 
 const { NativeCache } = loadNative()
 
@@ -243,7 +246,7 @@ class Cache {
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
     const json = toJson(value)
-    if (json instanceof Error) return this.#reply(0, json, next, single)
+    if (isNativeError(json)) return this.#reply(0, json, next, single)
     return this.#call(single, next, 'save', key, json, ms)
   }
 
@@ -310,7 +313,7 @@ class Cache {
     checkKey(key)
     checkCallback(next)
     const json = toJson(item)
-    if (json instanceof Error) return this.#reply(0, json, next, single)
+    if (isNativeError(json)) return this.#reply(0, json, next, single)
     return this.#call(single, next, 'push', key, json)
   }
 
@@ -347,11 +350,11 @@ class Cache {
    */
   #reply (callId, reply, next, shape) {
     const settle = (outcome, resolve, reject) => {
-      if (outcome instanceof Error) reject(this.#localized(outcome))
+      if (isNativeError(outcome)) reject(this.#localized(outcome))
       else resolve(shape.promise(outcome))
     }
     const deliver = (outcome) => {
-      if (outcome instanceof Error) next(this.#localized(outcome), ...(shape.errorResults || []))
+      if (isNativeError(outcome)) next(this.#localized(outcome), ...(shape.errorResults || []))
       else next(null, ...shape.callback(outcome))
     }
     if (next === undefined) {
