@@ -194,7 +194,7 @@ function withCode (error, code) {
 }
 
 // How each call's result reaches the caller.
-const single = { callback: (result) => [result], promise: (result) => result }
+const single = { callback: (result) => [result], promise: (result) => result, errorResults: [] }
 // load answers the JSON array [value, expireTimestamp, createdAt, lastReadAt].
 const loaded = {
   callback: (json) => JSON.parse(json),
@@ -206,7 +206,8 @@ const loaded = {
 }
 const popped = {
   callback: (item) => [item === null || item === undefined ? undefined : JSON.parse(item)],
-  promise: (item) => (item === null || item === undefined ? undefined : JSON.parse(item))
+  promise: (item) => (item === null || item === undefined ? undefined : JSON.parse(item)),
+  errorResults: []
 }
 
 // Calls still under way on the runtime, by id, across all caches. Ids and
@@ -229,16 +230,22 @@ function waitFor (callId, resume) {
   else if (waiting.size === 1) keepAlive.ref()
 }
 
-function onSettled (callId, outcome) {
-  const resume = waiting.get(callId)
-  if (resume === undefined) return
-  waiting.delete(callId)
+/** The native side hands over replies in batches: ids[i] answered outcomes[i]. */
+function onSettled (ids, outcomes) {
+  for (let i = 0; i < ids.length; i++) {
+    const resume = waiting.get(ids[i])
+    if (resume === undefined) continue
+    waiting.delete(ids[i])
+    resume(outcomes[i])
+  }
   if (waiting.size === 0) keepAlive.unref()
-  resume(outcome)
 }
 
 class Cache {
   #native
+  #pending = 0 // this cache's calls under way
+  #flushQueued = false
+  #closing = false
   #cachePrefix
   #lockPrefix
   #caller
@@ -336,7 +343,12 @@ class Cache {
   keys (next) { return this.#plain('keys', next) }
   size (next) { return this.#plain('size', next) }
   clear (next) { return this.#plain('clear', next) }
-  close (next) { return this.#plain('close', next) }
+  close (next) {
+    this.#closing = true
+    const closed = this.#plain('close', next)
+    this.#releaseIfDone()
+    return closed
+  }
 
   dumpWrite (file, next) {
     checkFile(file)
@@ -384,10 +396,9 @@ class Cache {
   /**
    * `reply` is the native outcome (a result or an Error), or undefined when
    * the call is still under way: its outcome then comes to `onSettled` under
-   * `callId`. Callbacks run
-   * on a later tick, outside any Promise chain, so that a callback never runs
-   * before its method returns and a throwing callback surfaces as an
-   * uncaught exception, as with Node's own APIs.
+   * `callId`. Callbacks run on a later tick, outside any Promise chain, so
+   * that a callback never runs before its method returns and a throwing
+   * callback surfaces as an uncaught exception, as with Node's own APIs.
    */
   #reply (callId, reply, next, shape) {
     const settle = (outcome, resolve, reject) => {
@@ -395,18 +406,44 @@ class Cache {
       else resolve(shape.promise(outcome))
     }
     const deliver = (outcome) => {
-      if (isNativeError(outcome)) next(this.#localized(outcome), ...(shape.errorResults || []))
+      if (isNativeError(outcome)) next(this.#localized(outcome), ...shape.errorResults)
       else next(null, ...shape.callback(outcome))
     }
-    if (next === undefined) {
-      return new Promise((resolve, reject) => {
-        if (reply === undefined) waitFor(callId, (outcome) => settle(outcome, resolve, reject))
-        else settle(reply, resolve, reject)
-      })
+    if (reply !== undefined) {
+      if (next === undefined) return new Promise((resolve, reject) => settle(reply, resolve, reject))
+      process.nextTick(deliver, reply)
+      return undefined
     }
-    if (reply === undefined) waitFor(callId, (outcome) => process.nextTick(deliver, outcome))
-    else process.nextTick(deliver, reply)
+    this.#pending++
+    this.#flushSoon()
+    const done = () => {
+      this.#pending--
+      this.#releaseIfDone()
+    }
+    if (next === undefined) {
+      return new Promise((resolve, reject) => waitFor(callId, (outcome) => { done(); settle(outcome, resolve, reject) }))
+    }
+    waitFor(callId, (outcome) => { done(); process.nextTick(deliver, outcome) })
     return undefined
+  }
+
+  /**
+   * Calls that wait are queued on the native side and handed to its runtime
+   * together once the current tick's code is done: one wake-up of the
+   * runtime for all of them.
+   */
+  #flushSoon () {
+    if (this.#flushQueued) return
+    this.#flushQueued = true
+    queueMicrotask(() => {
+      this.#flushQueued = false
+      this.#native.flush()
+    })
+  }
+
+  /** After close, once no call is under way, the reply channel goes too. */
+  #releaseIfDone () {
+    if (this.#closing && this.#pending === 0) this.#native.release()
   }
 
   #localized (error) {

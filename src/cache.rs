@@ -37,6 +37,12 @@ impl Cache {
     Cache { store, cache_prefix, lock_prefix, closed: AtomicBool::new(false) }
   }
 
+  /// Whether calls usually finish without waiting (see
+  /// `Store::answers_at_once`); a closed cache always answers at once.
+  pub fn answers_at_once(&self) -> bool {
+    self.closed.load(Ordering::Acquire) || self.store.answers_at_once()
+  }
+
   /// The store, unless `close` was called: a closed cache answers every call
   /// with an error rather than touching a connection it gave up.
   fn store(&self) -> CacheResult<&dyn Store> {

@@ -2,19 +2,19 @@
 //! outcome to JavaScript. The cache semantics live in `cache`.
 
 mod cache;
+mod calls;
 mod envelope;
 mod error;
 mod store;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::cache::{Cache, CacheResult, Caller};
+use crate::calls::{Calls, OnSettled, Settled};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisConfig, RedisStore};
 use crate::store::Store;
@@ -70,100 +70,29 @@ fn loaded_json(loaded: store::Loaded) -> String {
   json
 }
 
-/// A call's outcome as JavaScript sees it: the result, or an `Error` object
-/// carrying actionhero's message and a `code`. Errors are handed over as
-/// values, not thrown or rejected, so they keep their own `code`.
-pub struct Reply<T>(CacheResult<T>);
-
-impl<T: ToNapiValue> ToNapiValue for Reply<T> {
-  unsafe fn to_napi_value(raw_env: sys::napi_env, reply: Self) -> Result<sys::napi_value> {
-    match reply.0 {
-      Ok(value) => unsafe { T::to_napi_value(raw_env, value) },
-      Err(error) => {
-        let env = Env::from_raw(raw_env);
-        let mut js_error = env.create_error(Error::from_reason(error.to_string()))?;
-        js_error.set_named_property("code", error.code())?;
-        Ok(js_error.raw())
-      }
-    }
-  }
-}
-
-impl<T> TypeName for Reply<T> {
-  fn type_name() -> &'static str {
-    "Reply"
-  }
-
-  fn value_type() -> ValueType {
-    ValueType::Unknown
-  }
-}
-
-/// What a method returns: the reply at once when the call finished without
-/// waiting (the memory store nearly always does), else `undefined`, and the
-/// reply follows through the cache's `onSettled(id, reply)` callback.
-type Settled<T> = Either<Reply<T>, ()>;
-
-/// A finished call's reply, turned into a JS value on the JS thread.
-pub struct Completion(Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>);
-
-impl ToNapiValue for Completion {
-  unsafe fn to_napi_value(env: sys::napi_env, completion: Self) -> Result<sys::napi_value> {
-    (completion.0)(env)
-  }
-}
-
-/// The one channel every waiting call of a cache reports back through. One
-/// thread-safe function for all calls costs far less than a Promise with its
-/// own thread-safe function per call. Weak: it does not hold the event loop
-/// open by itself; index.js keeps the loop alive while calls are pending.
-type Completions = ThreadsafeFunction<(u32, Completion), (), FnArgs<(u32, Completion)>, Status, false, true>;
-
 #[napi]
 pub struct NativeCache {
   cache: Arc<Cache>,
   /// lockName, lockDuration and lockRetry as index.js last set them.
   caller: Arc<Caller>,
-  completions: Arc<Completions>,
+  calls: Calls,
 }
 
 impl NativeCache {
-  /// Starts a call and polls it once here on the JS thread, which finishes
-  /// it when it never has to wait, and saves the trip through the runtime's
-  /// threads. Otherwise it goes on on the runtime and reports to
-  /// `onSettled` with `id`.
   fn run<T, F, Fut>(&self, id: u32, call: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
     F: FnOnce(Arc<Cache>, Arc<Caller>) -> Fut,
     Fut: Future<Output = CacheResult<T>> + Send + 'static,
   {
-    let mut work = Box::pin(call(self.cache.clone(), self.caller.clone()));
-    let first_poll = within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop())));
-    match first_poll {
-      Poll::Ready(outcome) => Either::A(Reply(outcome)),
-      Poll::Pending => {
-        let completions = self.completions.clone();
-        napi::bindgen_prelude::spawn(async move {
-          let reply = Reply(work.await);
-          let completion = Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) }));
-          completions.call((id, completion), ThreadsafeFunctionCallMode::NonBlocking);
-        });
-        Either::B(())
-      }
-    }
+    self.calls.run(id, self.cache.answers_at_once(), call(self.cache.clone(), self.caller.clone()))
   }
 }
 
 #[napi]
 impl NativeCache {
   #[napi(constructor)]
-  pub fn new(options: NativeOptions, on_settled: Function<FnArgs<(u32, Completion)>, ()>) -> Result<Self> {
-    let completions = on_settled
-      .build_threadsafe_function::<(u32, Completion)>()
-      .callee_handled::<false>()
-      .weak::<true>()
-      .build_callback(|call| Ok(FnArgs::from(call.value)))?;
+  pub fn new(options: NativeOptions, on_settled: OnSettled) -> Result<Self> {
     let store = options.store;
     // Both stores start tasks or timers, which need the runtime's context.
     let store: Arc<dyn Store> = within_runtime_if_available(|| match store.memory {
@@ -185,8 +114,22 @@ impl NativeCache {
     Ok(NativeCache {
       cache: Arc::new(Cache::new(store, options.cache_prefix, options.lock_prefix)),
       caller: Arc::new(options.caller.into()),
-      completions: Arc::new(completions),
+      calls: Calls::new(on_settled)?,
     })
+  }
+
+  /// Hands the calls queued in this tick to the runtime (index.js calls it
+  /// once per tick in which a call had to wait).
+  #[napi]
+  pub fn flush(&self) {
+    self.calls.flush();
+  }
+
+  /// Lets go of the channel replies come back through, once the cache is
+  /// closed and no call is under way (index.js knows when).
+  #[napi]
+  pub fn release(&self) {
+    self.calls.release();
   }
 
   /// Called whenever `lockName`, `lockDuration` or `lockRetry` changes.

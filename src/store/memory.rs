@@ -143,6 +143,10 @@ impl Slots<'_> {
 
 #[async_trait]
 impl Store for MemoryStore {
+  fn answers_at_once(&self) -> bool {
+    true
+  }
+
   async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, ttl_secs: Option<u64>)
     -> StoreResult<Guarded<()>> {
     let mut slots = self.slots();

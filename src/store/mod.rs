@@ -67,6 +67,10 @@ pub struct DumpedEntry {
 
 #[async_trait]
 pub trait Store: Send + Sync {
+  /// True when operations finish without waiting (in memory), so that a
+  /// call is worth trying at once on the JS thread.
+  fn answers_at_once(&self) -> bool;
+
   /// Writes `envelope` (expiring after `ttl_secs`, or never) unless another
   /// name holds the entry's lock.
   async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, ttl_secs: Option<u64>)

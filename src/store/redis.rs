@@ -255,6 +255,10 @@ return 1
 
 #[async_trait]
 impl Store for RedisStore {
+  fn answers_at_once(&self) -> bool {
+    false
+  }
+
   async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, ttl_secs: Option<u64>)
     -> StoreResult<Guarded<()>> {
     let ttl = ttl_secs.map_or_else(String::new, |secs| secs.to_string());

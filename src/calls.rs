@@ -1,0 +1,165 @@
+//! How a call crosses between the JS thread and the runtime.
+//!
+//! A call that finishes without waiting (the memory store nearly always
+//! does) answers at once. One that waits (Redis, or a retry on a held lock)
+//! is queued, and index.js flushes the queue once per tick: the runtime is
+//! woken once for all the calls made in that tick, not once per call. Its
+//! replies come back the same way, gathered into batches, each batch one
+//! wake-up of the JS thread. Waking a thread costs a system call; at high
+//! concurrency those wake-ups, not Redis, were the limit.
+
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+
+use crate::cache::CacheResult;
+
+/// A call's outcome as JavaScript sees it: the result, or an `Error` object
+/// carrying actionhero's message and a `code`. Errors are handed over as
+/// values, not thrown or rejected, so they keep their own `code`.
+pub struct Reply<T>(CacheResult<T>);
+
+impl<T: ToNapiValue> ToNapiValue for Reply<T> {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, reply: Self) -> Result<sys::napi_value> {
+    match reply.0 {
+      Ok(value) => unsafe { T::to_napi_value(raw_env, value) },
+      Err(error) => {
+        let env = Env::from_raw(raw_env);
+        let mut js_error = env.create_error(Error::from_reason(error.to_string()))?;
+        js_error.set_named_property("code", error.code())?;
+        Ok(js_error.raw())
+      }
+    }
+  }
+}
+
+impl<T> TypeName for Reply<T> {
+  fn type_name() -> &'static str {
+    "Reply"
+  }
+
+  fn value_type() -> ValueType {
+    ValueType::Unknown
+  }
+}
+
+/// What a native method returns: the reply when the call finished at once,
+/// else `undefined`, and the reply comes later to `onSettled` under the
+/// call's id.
+pub type Settled<T> = Either<Reply<T>, ()>;
+
+/// A finished call's reply, turned into a JS value on the JS thread.
+pub struct Completion(Box<dyn FnOnce(sys::napi_env) -> Result<sys::napi_value> + Send>);
+
+impl ToNapiValue for Completion {
+  unsafe fn to_napi_value(env: sys::napi_env, completion: Self) -> Result<sys::napi_value> {
+    (completion.0)(env)
+  }
+}
+
+/// `onSettled(ids, replies)`, called with every reply gathered since the last call.
+pub type OnSettled<'a> = Function<'a, FnArgs<(Vec<u32>, Vec<Completion>)>, ()>;
+
+/// Weak: it does not hold the event loop open by itself; index.js keeps the
+/// loop alive while calls are under way.
+type Deliver = ThreadsafeFunction<(), (), FnArgs<(Vec<u32>, Vec<Completion>)>, Status, false, true>;
+
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pub struct Calls {
+  /// Calls made on the JS thread since the last flush.
+  queued: Mutex<Vec<Job>>,
+  replies: Arc<Replies>,
+}
+
+struct Replies {
+  ready: Arc<Mutex<Vec<(u32, Completion)>>>,
+  /// None once released.
+  deliver: Mutex<Option<Deliver>>,
+}
+
+impl Replies {
+  fn add(&self, id: u32, completion: Completion) {
+    let first = {
+      let mut ready = lock(&self.ready);
+      ready.push((id, completion));
+      ready.len() == 1
+    };
+    // A batch already on its way to the JS thread takes this reply along.
+    if first {
+      if let Some(deliver) = &*lock(&self.deliver) {
+        deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
+      }
+    }
+  }
+}
+
+/// A poisoned lock only means a panic elsewhere; the queues stay usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+  mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Calls {
+  pub fn new(on_settled: OnSettled) -> Result<Self> {
+    let ready: Arc<Mutex<Vec<(u32, Completion)>>> = Arc::default();
+    let batch = ready.clone();
+    let deliver = on_settled
+      .build_threadsafe_function::<()>()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build_callback(move |_| {
+        let batch = mem::take(&mut *lock(&batch));
+        Ok(FnArgs::from(batch.into_iter().unzip()))
+      })?;
+    let replies = Replies { ready, deliver: Mutex::new(Some(deliver)) };
+    Ok(Calls { queued: Mutex::default(), replies: Arc::new(replies) })
+  }
+
+  /// With `try_at_once`, polls the call once here on the JS thread: when it
+  /// finishes without waiting, that is its reply. Otherwise (or without
+  /// trying, for a store that always waits: polling would send its request
+  /// on its own) the call is queued for the next flush.
+  pub fn run<T, F>(&self, id: u32, try_at_once: bool, work: F) -> Settled<T>
+  where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = CacheResult<T>> + Send + 'static,
+  {
+    let mut work = Box::pin(work);
+    let first_poll = match try_at_once {
+      true => within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
+      false => Poll::Pending,
+    };
+    match first_poll {
+      Poll::Ready(outcome) => Either::A(Reply(outcome)),
+      Poll::Pending => {
+        let replies = self.replies.clone();
+        let job = async move {
+          let reply = Reply(work.await);
+          replies.add(id, Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) })));
+        };
+        lock(&self.queued).push(Box::pin(job));
+        Either::B(())
+      }
+    }
+  }
+
+  /// Hands every queued call to the runtime.
+  pub fn flush(&self) {
+    let jobs = mem::take(&mut *lock(&self.queued));
+    for job in jobs {
+      napi::bindgen_prelude::spawn(job);
+    }
+  }
+
+  /// Closes the reply channel, so that nothing of this cache is left for
+  /// Node's event loop (or jest's open-handle check) to see.
+  pub fn release(&self) {
+    // Dropping the last reference releases the thread-safe function.
+    lock(&self.replies.deliver).take();
+  }
+}
