@@ -1,0 +1,70 @@
+'use strict'
+
+// One contender for the lock race in contention.test.js, run as its own
+// Node process (child_process.fork). It builds a Cache on the Redis the
+// parent names, says it is ready, waits for the parent's "go" so that all
+// contenders start together, then tries to take one lock `attempts` times.
+// Each time it holds the lock it checks that nobody else writes while it
+// holds it:
+//   - it saves its name as `owner` and reads it back: another holder's
+//     write in between shows as a different name;
+//   - it adds 1 to `counter` by load-then-save: two holders at once would
+//     lose an increment, so the final counter differs from the total holds.
+// It reports { name, attempts, holds, misses, violations, errors } and exits.
+
+const { Cache } = require('../..')
+
+const config = JSON.parse(process.argv[2])
+const { name, key, attempts, cacheOptions } = config
+
+const cache = new Cache({ ...cacheOptions, lockName: name, lockDuration: 10000 })
+
+async function race () {
+  const result = { name, attempts, holds: 0, misses: 0, violations: [], errors: [] }
+  for (let i = 0; i < attempts; i++) {
+    let got
+    try {
+      got = await cache.lock(key, 10000)
+    } catch (error) {
+      result.errors.push(`lock #${i}: ${error.code} ${error.message}`)
+      continue
+    }
+    if (got !== true) {
+      result.misses++
+      continue
+    }
+    result.holds++
+    try {
+      await cache.save('owner', name)
+      const { value: owner } = await cache.load('owner')
+      if (owner !== name) result.violations.push(`hold #${i}: wrote owner ${name}, read back ${owner}`)
+      const { value: count } = await cache.load('counter')
+      await cache.save('counter', count + 1)
+      const stillMine = await cache.checkLock(key)
+      if (stillMine !== true) result.violations.push(`hold #${i}: checkLock says the lock is another's`)
+    } catch (error) {
+      result.errors.push(`hold #${i}: ${error.code} ${error.message}`)
+    } finally {
+      try {
+        if ((await cache.unlock(key)) !== true) result.violations.push(`hold #${i}: unlock refused to the holder`)
+      } catch (error) {
+        result.errors.push(`unlock #${i}: ${error.code} ${error.message}`)
+      }
+    }
+  }
+  return result
+}
+
+process.on('message', async (message) => {
+  if (message !== 'go') return
+  let result
+  try {
+    result = await race()
+  } catch (error) {
+    result = { name, fatal: `${error.code} ${error.stack}` }
+  }
+  await cache.close()
+  process.send({ result }, () => process.disconnect())
+})
+
+process.send('ready')
