@@ -6,6 +6,7 @@
 // Usage: node bench/memory.js [seconds per case, default 2]
 
 const { Cache } = require('..')
+const { measure, VALUE, format: f } = require('./measure')
 
 const SECONDS = Number(process.argv[2]) || 2
 
@@ -44,35 +45,12 @@ class MapCache {
   }
 }
 
-const VALUE = { id: 42, name: 'a cached thing', tags: ['x', 'y'], nested: { ok: true, n: 3.5 } }
-
-/** Runs `concurrency` save-then-load loops for SECONDS; answers round trips per second. */
-function measure (cache, concurrency) {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + SECONDS * 1000
-    const started = process.hrtime.bigint()
-    let done = 0
-    let running = concurrency
-    const loop = (worker) => {
-      const key = `bench-${worker}`
-      const again = () => {
-        if (Date.now() >= deadline) {
-          if (--running === 0) resolve(done / (Number(process.hrtime.bigint() - started) / 1e9))
-          return
-        }
-        cache.save(key, VALUE, 60000, (error) => {
-          if (error) return reject(error)
-          cache.load(key, (error, value) => {
-            if (error) return reject(error)
-            if (value.id !== 42) return reject(new Error('wrong value'))
-            done++
-            again()
-          })
-        })
-      }
-      again()
-    }
-    for (let worker = 0; worker < concurrency; worker++) loop(worker)
+/** One round trip: save, then load what was saved. */
+const roundTrip = (cache) => (worker, done) => {
+  const key = `bench-${worker}`
+  cache.save(key, VALUE, 60000, (error) => {
+    if (error) return done(error)
+    cache.load(key, (error, value) => done(error || (value.id === 42 ? null : new Error('wrong value'))))
   })
 }
 
@@ -81,12 +59,11 @@ async function main () {
   const map = new MapCache()
   const rows = []
   for (const concurrency of [1, 64]) {
-    const nativeRate = await measure(native, concurrency)
-    const mapRate = await measure(map, concurrency)
+    const nativeRate = await measure(concurrency, SECONDS, roundTrip(native))
+    const mapRate = await measure(concurrency, SECONDS, roundTrip(map))
     rows.push([concurrency, nativeRate, mapRate])
   }
   await native.close()
-  const f = (n) => Math.round(n).toLocaleString('en-US')
   console.log(`save+load round trips per second, ${SECONDS} s per case, Node ${process.version}`)
   console.log('| concurrency | native (in-memory store) | JS Map baseline | native / Map |')
   console.log('|---|---|---|---|')

@@ -14,6 +14,7 @@ const { execFileSync } = require('child_process')
 const Redis = require('ioredis')
 
 const { Cache } = require('..')
+const { measure: measureFor, VALUE, format: f } = require('./measure')
 const { createActionheroCache } = require('../__tests__/support/actionhero-js-cache')
 
 const SECONDS = Number(process.argv[2]) || 2
@@ -21,38 +22,8 @@ const REDIS = { host: '127.0.0.1', port: 6379, db: 0 }
 const ROOT = `bench:${process.pid}:`
 const PREFIXES = { cachePrefix: `${ROOT}cache:`, lockPrefix: `${ROOT}lock:` }
 const CONCURRENCY = [1, 64]
-const VALUE = { id: 42, name: 'a cached thing', tags: ['x', 'y'], nested: { ok: true, n: 3.5 } }
 
-/**
- * Runs `concurrency` loops of `op(worker, done)` for SECONDS; answers
- * operations per second. Each loop waits for its call's callback before
- * the next, so `concurrency` calls are in flight at any moment.
- */
-function measure (concurrency, op) {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + SECONDS * 1000
-    const started = process.hrtime.bigint()
-    let count = 0
-    let running = concurrency
-    let failed = false
-    const loop = (worker) => {
-      const again = () => {
-        if (failed) return
-        if (Date.now() >= deadline) {
-          if (--running === 0) resolve(count / (Number(process.hrtime.bigint() - started) / 1e9))
-          return
-        }
-        op(worker, (error) => {
-          if (error) { failed = true; return reject(error) }
-          count++
-          again()
-        })
-      }
-      again()
-    }
-    for (let worker = 0; worker < concurrency; worker++) loop(worker)
-  })
-}
+const measure = (concurrency, op) => measureFor(concurrency, SECONDS, op)
 
 const saveOp = (cache) => (worker, done) => cache.save(`bench-${worker}`, VALUE, 60000, (error) => done(error))
 const loadOp = (cache) => (worker, done) => cache.load(`bench-${worker}`, (error, value) => {
@@ -112,7 +83,6 @@ async function main () {
     await cleanup()
   }
 
-  const f = (n) => Math.round(n).toLocaleString('en-US')
   const ratio = (a, b) => `${(a / b).toFixed(2)}×`
   console.log(`Redis ${REDIS.host}:${REDIS.port}, ${SECONDS} s per case, Node ${process.version}; operations per second`)
   console.log('')
