@@ -72,6 +72,7 @@ export interface LoadOptions {
 }
 
 export interface LoadedEntry<T = any> {
+  key: string
   value: T
   expireTimestamp: number | null
   createdAt: number | null

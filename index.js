@@ -8,8 +8,8 @@
 const os = require('os')
 const path = require('path')
 const crypto = require('crypto')
-// The addon's errors come from the main realm: under jest, whose tests run in
-// a realm of their own, `instanceof Error` does not see them.
+// The addon's errors are made in Node's main realm, where `instanceof Error`
+// of another realm (a jest test's) does not see them; this does.
 const { isNativeError } = require('util').types
 
 const { NativeCache } = loadNative()
@@ -180,10 +180,10 @@ function toJson (value) {
   try {
     json = JSON.stringify(value === undefined ? null : value)
   } catch (error) {
-    return withCode(new TypeError(`value cannot be stored as JSON: ${error.message}`), 'VALUE_NOT_SERIALIZABLE')
+    return withCode(new Error(`value cannot be stored as JSON: ${error.message}`), 'VALUE_NOT_SERIALIZABLE')
   }
   if (json === undefined) {
-    return withCode(new TypeError(`value cannot be stored as JSON: ${describe(value)}`), 'VALUE_NOT_SERIALIZABLE')
+    return withCode(new Error(`value cannot be stored as JSON: ${describe(value)}`), 'VALUE_NOT_SERIALIZABLE')
   }
   return json
 }
@@ -198,9 +198,10 @@ const single = { callback: (result) => [result], promise: (result) => result, er
 // load answers the JSON array [value, expireTimestamp, createdAt, lastReadAt].
 const loaded = {
   callback: (json) => JSON.parse(json),
-  promise: (json) => {
+  // As actionhero 18+ resolves it.
+  promise: (json, key) => {
     const [value, expireTimestamp, createdAt, lastReadAt] = JSON.parse(json)
-    return { value, expireTimestamp, createdAt, lastReadAt }
+    return { key, value, expireTimestamp, createdAt, lastReadAt }
   },
   errorResults: [null, null, null, null]
 }
@@ -344,6 +345,7 @@ class Cache {
   size (next) { return this.#plain('size', next) }
   clear (next) { return this.#plain('clear', next) }
   close (next) {
+    checkCallback(next)
     this.#closing = true
     const closed = this.#plain('close', next)
     this.#releaseIfDone()
@@ -390,7 +392,8 @@ class Cache {
   /** Calls the native method with a fresh call id and hands on its outcome. */
   #call (shape, next, method, ...args) {
     const callId = id()
-    return this.#reply(callId, this.#native[method](callId, ...args), next, shape)
+    // args[0] is the key, for the methods that take one.
+    return this.#reply(callId, this.#native[method](callId, ...args), next, shape, args[0])
   }
 
   /**
@@ -400,10 +403,10 @@ class Cache {
    * that a callback never runs before its method returns and a throwing
    * callback surfaces as an uncaught exception, as with Node's own APIs.
    */
-  #reply (callId, reply, next, shape) {
+  #reply (callId, reply, next, shape, key) {
     const settle = (outcome, resolve, reject) => {
       if (isNativeError(outcome)) reject(this.#localized(outcome))
-      else resolve(shape.promise(outcome))
+      else resolve(shape.promise(outcome, key))
     }
     const deliver = (outcome) => {
       if (isNativeError(outcome)) next(this.#localized(outcome), ...shape.errorResults)
@@ -446,8 +449,14 @@ class Cache {
     if (this.#closing && this.#pending === 0) this.#native.release()
   }
 
-  #localized (error) {
-    if (typeof this.localize === 'function') error.message = this.localize(error.message)
+  /**
+   * The native error as an Error of this realm, so that `instanceof Error`
+   * holds where callers test it (jest runs each test file in a realm of its
+   * own), with its message localized.
+   */
+  #localized ({ message, code }) {
+    const error = new Error(typeof this.localize === 'function' ? this.localize(message) : message)
+    error.code = code
     return error
   }
 }

@@ -162,6 +162,7 @@ impl Cache {
   /// left of its expiry, and answers how many the file holds. The file is
   /// read and checked whole first, so a bad file leaves the cache untouched.
   pub async fn dump_read(&self, file: &str) -> CacheResult<u32> {
+    let store = self.store()?;
     let json = tokio::fs::read_to_string(file).await.map_err(|e| dump_file_error("read", file, e))?;
     let dumped: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)
       .map_err(|e| CacheError::DumpFile(format!("dump file {file} is not a JSON object: {e}")))?;
@@ -184,8 +185,8 @@ impl Cache {
       };
       entries.push(DumpedEntry { key, text, ttl_secs });
     }
-    self.store()?.delete_prefix(&self.cache_prefix).await?;
-    self.store()?.restore(entries).await?;
+    store.delete_prefix(&self.cache_prefix).await?;
+    store.restore(entries).await?;
     Ok(count)
   }
 

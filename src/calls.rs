@@ -18,6 +18,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
 use crate::cache::CacheResult;
+use crate::error::CacheError;
 
 /// A call's outcome as JavaScript sees it: the result, or an `Error` object
 /// carrying actionhero's message and a `code`. Errors are handed over as
@@ -136,6 +137,8 @@ impl Calls {
     };
     match first_poll {
       Poll::Ready(outcome) => Either::A(Reply(outcome)),
+      // Nothing could carry the reply back any more.
+      Poll::Pending if lock(&self.replies.deliver).is_none() => Either::A(Reply(Err(CacheError::Closed))),
       Poll::Pending => {
         let replies = self.replies.clone();
         let job = async move {

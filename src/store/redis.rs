@@ -183,8 +183,10 @@ return 1
 static LOAD: LazyLock<Script> = LazyLock::new(|| {
   guarded_script(
     r#"
+-- A timestamp as JSON text: 'null' when absent, nil when not a number.
 local function number_text(n)
-  if type(n) ~= 'number' then return 'null' end
+  if n == nil or n == cjson.null then return 'null' end
+  if type(n) ~= 'number' then return nil end
   if n == math.floor(n) and math.abs(n) < 2^53 then return string.format('%d', n) end
   return string.format('%.17g', n)
 end
@@ -195,9 +197,11 @@ local value, expire, created, read_at =
   string.match(raw, '^{"value":(.*),"expireTimestamp":([^,]*),"createdAt":([^,]*),"readAt":([^,}]*)}$')
 if not value then
   local ok, entry = pcall(cjson.decode, raw)
-  if not ok or type(entry) ~= 'table' then return {'corrupt'} end
+  -- An envelope is a JSON object (cjson decodes arrays to tables too).
+  if not ok or type(entry) ~= 'table' or string.sub(raw, 1, 1) ~= '{' then return {'corrupt'} end
   value = entry.value == nil and 'null' or cjson.encode(entry.value)
   expire, created, read_at = number_text(entry.expireTimestamp), number_text(entry.createdAt), number_text(entry.readAt)
+  if not (expire and created and read_at) then return {'corrupt'} end
 end
 if expire ~= 'null' then
   local at = tonumber(expire)
