@@ -1,0 +1,529 @@
+'use strict'
+
+// Errors and contracts: error objects and codes, bad input, corrupt and
+// wrong-type entries, closed caches, how and when callbacks are called, and
+// what a throwing callback does.
+
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
+const { spawnSync } = require('child_process')
+const { types } = require('util')
+const Redis = require('ioredis')
+const { Cache } = require('..')
+const { stores, cleanupRedis, REDIS } = require('./support/stores')
+
+const PACKAGE_DIR = path.join(__dirname, '..')
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Calls `invoke(callback)` and resolves with the arguments of the callback.
+ * The guard only turns a callback that never comes into a failure instead
+ * of a hung test; it is not a speed requirement.
+ */
+function viaCallback (invoke, guardMs = 4000) {
+  return new Promise((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error(`the callback was not called within ${guardMs} ms`)), guardMs)
+    invoke((...args) => {
+      clearTimeout(guard)
+      resolve(args)
+    })
+  })
+}
+
+/** An Error (from any realm: the addon's errors are made outside jest's sandbox) with this message and code. */
+function expectCacheError (error, message, code) {
+  expect(types.isNativeError(error) || error instanceof Error).toBe(true)
+  if (message !== undefined) expect(error.message).toBe(message)
+  if (code !== undefined) expect(error.code).toBe(code)
+}
+
+function rejectionOf (promise) {
+  return promise.then(
+    (result) => { throw new Error(`expected a rejection, got ${JSON.stringify(result)}`) },
+    (error) => error
+  )
+}
+
+function harness (store, file) {
+  let caches = []
+  let count = 0
+  afterEach(async () => {
+    const open = caches
+    caches = []
+    // A close that never settles fails the test here, not as a hook timeout.
+    await Promise.all(open.map((cache) => new Promise((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error('close() did not settle within 5000 ms')), 5000)
+      cache.close().then(resolve, reject).finally(() => clearTimeout(guard))
+    })))
+  })
+  return {
+    tag: () => `${file}-${store.name}-${++count}`,
+    make (tag, extra = {}) {
+      const cache = new Cache({ ...store.options(tag), lockDuration: 10000, lockRetry: 100, ...extra })
+      caches.push(cache)
+      return cache
+    }
+  }
+}
+
+/** Runs `body` in a fresh Node process with `cache` built from `options`; answers spawnSync's result. */
+function runInChild (options, body) {
+  const script = [
+    `const { Cache } = require(${JSON.stringify(PACKAGE_DIR)})`,
+    `const cache = new Cache(${JSON.stringify(options)})`,
+    body
+  ].join('\n')
+  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 })
+}
+
+afterAll(cleanupRedis)
+
+const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-errors-'))
+afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }))
+let fileCount = 0
+const tmpFile = (name) => path.join(tmpDir, `${++fileCount}-${name}.json`)
+
+const BAD_KEYS = [['an empty string', ''], ['undefined', undefined], ['null', null], ['a number', 42], ['an object', { key: 'k' }], ['an array', ['k']], ['a boolean', true]]
+const BAD_TIMES = [['a word', 'soon'], ['a numeric string', '100'], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['an object', {}], ['true', true]]
+const BAD_CALLBACKS = [['a string', 'callback'], ['a number', 7], ['an object', {}], ['an array', []]]
+
+describe.each(stores)('errors on the $name store', (store) => {
+  const { tag, make } = harness(store, 'errors')
+
+  test('a missing key: Object not found (OBJECT_NOT_FOUND) and four nulls; the promise rejects', async () => {
+    const cache = make(tag())
+    const args = await viaCallback((done) => cache.load('missing', done))
+    expect(args).toHaveLength(5)
+    expectCacheError(args[0], 'Object not found', 'OBJECT_NOT_FOUND')
+    expect(args.slice(1)).toEqual([null, null, null, null])
+    expectCacheError(await rejectionOf(cache.load('missing')), 'Object not found', 'OBJECT_NOT_FOUND')
+    expectCacheError(await rejectionOf(cache.load('missing', { expireTimeMS: 1000 })), 'Object not found', 'OBJECT_NOT_FOUND')
+  })
+
+  test('errors are instanceof Error and carry a code, in callbacks and rejections', async () => {
+    const shared = tag()
+    const a = make(shared, { lockName: 'a' })
+    const b = make(shared, { lockName: 'b' })
+    const [notFound] = await viaCallback((done) => a.load('missing', done))
+    expect(notFound).toBeInstanceOf(Error)
+    expect(notFound.code).toBe('OBJECT_NOT_FOUND')
+    const rejected = await rejectionOf(a.load('missing'))
+    expect(rejected).toBeInstanceOf(Error)
+    expect(rejected.code).toBe('OBJECT_NOT_FOUND')
+    await a.lock('k')
+    const [locked] = await viaCallback((done) => b.destroy('k', done))
+    expect(locked).toBeInstanceOf(Error)
+    expect(locked.code).toBe('OBJECT_LOCKED')
+    const [serial] = await viaCallback((done) => a.save('k', 1n, done))
+    expect(serial).toBeInstanceOf(Error)
+    expect(serial.code).toBe('VALUE_NOT_SERIALIZABLE')
+  })
+
+  test('errors are instanceof Error and carry a code in a plain Node process', () => {
+    const child = runInChild(store.options(tag()), `
+      const out = {}
+      const describe = (error) => ({ isError: error instanceof Error, code: error && error.code, message: error && error.message })
+      cache.load('missing', (error, ...rest) => {
+        out.callback = { ...describe(error), rest }
+        cache.load('missing').catch((error) => {
+          out.promise = describe(error)
+          cache.save('k', 1n, (error) => {
+            out.serializable = describe(error)
+            cache.close(() => { console.log(JSON.stringify(out)); process.exit(0) })
+          })
+        })
+      })
+    `)
+    expect(child.stderr).toBe('')
+    expect(child.status).toBe(0)
+    const out = JSON.parse(child.stdout.trim().split('\n').pop())
+    expect(out).toEqual({
+      callback: { isError: true, code: 'OBJECT_NOT_FOUND', message: 'Object not found', rest: [null, null, null, null] },
+      promise: { isError: true, code: 'OBJECT_NOT_FOUND', message: 'Object not found' },
+      serializable: { isError: true, code: 'VALUE_NOT_SERIALIZABLE', message: expect.any(String) }
+    })
+  })
+
+  describe('values JSON cannot carry', () => {
+    const cycle = { name: 'cycle' }
+    cycle.self = cycle
+    const values = [
+      ['a BigInt', 10n],
+      ['an object holding a BigInt', { n: 1n }],
+      ['an object with a cycle', cycle],
+      ['an array with a cycle', (() => { const list = [1]; list.push(list); return list })()],
+      ['a top-level function', () => 1],
+      ['a top-level symbol', Symbol('s')]
+    ]
+
+    test.each(values)('%s: VALUE_NOT_SERIALIZABLE in the callback, nothing stored', async (_, value) => {
+      const cache = make(tag())
+      await cache.save('kept', 'old value')
+      const [error, result] = await viaCallback((done) => cache.save('new', value, done))
+      expectCacheError(error, undefined, 'VALUE_NOT_SERIALIZABLE')
+      expect(result).toBeUndefined()
+      const [overwrite] = await viaCallback((done) => cache.save('kept', value, 60000, done))
+      expectCacheError(overwrite, undefined, 'VALUE_NOT_SERIALIZABLE')
+
+      const [missing] = await viaCallback((done) => cache.load('new', done))
+      expectCacheError(missing, 'Object not found', 'OBJECT_NOT_FOUND')
+      const kept = await cache.load('kept')
+      expect(kept.value).toBe('old value')
+      expect(kept.expireTimestamp).toBeNull()
+      await expect(cache.size()).resolves.toBe(1)
+    })
+
+    test.each(values)('%s: the promise rejects with VALUE_NOT_SERIALIZABLE', async (_, value) => {
+      const cache = make(tag())
+      expectCacheError(await rejectionOf(cache.save('new', value)), undefined, 'VALUE_NOT_SERIALIZABLE')
+      expectCacheError(await rejectionOf(cache.load('new')), 'Object not found', 'OBJECT_NOT_FOUND')
+    })
+  })
+
+  describe('bad arguments throw a TypeError at once', () => {
+    /** `call` throws a TypeError synchronously and never calls `callback`. */
+    async function expectThrowsTypeError (call) {
+      const callback = jest.fn()
+      expect(() => call(callback)).toThrow(TypeError)
+      await sleep(20)
+      expect(callback).not.toHaveBeenCalled()
+    }
+
+    test.each(BAD_KEYS)('a key that is %s', async (_, key) => {
+      const cache = make(tag())
+      const calls = [
+        (done) => cache.save(key, 1, done),
+        (done) => cache.save(key, 1, 1000, done),
+        (done) => cache.load(key, done),
+        (done) => cache.load(key, {}, done),
+        (done) => cache.destroy(key, done),
+        (done) => cache.lock(key, done),
+        (done) => cache.lock(key, 1000, done),
+        (done) => cache.unlock(key, done),
+        (done) => cache.checkLock(key, done),
+        (done) => cache.checkLock(key, 100, done),
+        (done) => cache.push(key, 1, done),
+        (done) => cache.pop(key, done),
+        (done) => cache.listLength(key, done),
+        // without a callback: a throw, not a rejected promise
+        () => cache.save(key, 1),
+        () => cache.load(key),
+        () => cache.destroy(key),
+        () => cache.lock(key),
+        () => cache.unlock(key),
+        () => cache.checkLock(key),
+        () => cache.push(key, 1),
+        () => cache.pop(key),
+        () => cache.listLength(key)
+      ]
+      for (const call of calls) await expectThrowsTypeError(call)
+      await expect(cache.size()).resolves.toBe(0)
+      expect(await cache.locks()).toEqual([])
+    })
+
+    test.each(BAD_TIMES)('an expire time that is %s', async (_, time) => {
+      const cache = make(tag())
+      await cache.save('existing', 'old', 60000)
+      const calls = [
+        (done) => cache.save('k', 1, time, done),
+        (done) => cache.save('existing', 'new', time, done),
+        (done) => cache.load('existing', { expireTimeMS: time }, done),
+        (done) => cache.load('existing', { retry: time }, done),
+        (done) => cache.lock('k', time, done),
+        (done) => cache.checkLock('k', time, done),
+        () => cache.save('k', 1, time),
+        () => cache.load('existing', { expireTimeMS: time }),
+        () => cache.lock('k', time)
+      ]
+      for (const call of calls) await expectThrowsTypeError(call)
+      const [missing] = await viaCallback((done) => cache.load('k', done))
+      expectCacheError(missing, 'Object not found', 'OBJECT_NOT_FOUND')
+      expect((await cache.load('existing')).value).toBe('old')
+      expect(await cache.locks()).toEqual([])
+    })
+
+    test.each(BAD_CALLBACKS)('a callback that is %s', async (_, callback) => {
+      const cache = make(tag())
+      const file = tmpFile('callback')
+      const calls = [
+        () => cache.save('k', 1, 1000, callback),
+        () => cache.save('k', 1, null, callback),
+        () => cache.load('k', {}, callback),
+        () => cache.destroy('k', callback),
+        () => cache.lock('k', 1000, callback),
+        () => cache.unlock('k', callback),
+        () => cache.checkLock('k', 100, callback),
+        () => cache.locks(callback),
+        () => cache.keys(callback),
+        () => cache.size(callback),
+        () => cache.clear(callback),
+        () => cache.dumpWrite(file, callback),
+        () => cache.dumpRead(file, callback),
+        () => cache.push('q', 1, callback),
+        () => cache.pop('q', callback),
+        () => cache.listLength('q', callback)
+      ]
+      for (const call of calls) expect(call).toThrow(TypeError)
+      // Nothing happened: no entry, no lock, no list, no file.
+      expect(await viaCallback((done) => cache.size(done))).toEqual([null, 0])
+      expect(await viaCallback((done) => cache.locks(done))).toEqual([null, []])
+      expect(await viaCallback((done) => cache.listLength('q', done))).toEqual([null, 0])
+      expect(fs.existsSync(file)).toBe(false)
+    })
+
+    test.each(BAD_CALLBACKS)('close with a callback that is %s throws and leaves the cache open and working', async (_, callback) => {
+      const cache = make(tag())
+      expect(() => cache.close(callback)).toThrow(TypeError)
+      // Several calls in a row, including ones that wait (file I/O): each one
+      // must still be answered.
+      const file = tmpFile('after-refused-close')
+      for (let round = 0; round < 3; round++) {
+        expect(await viaCallback((done) => cache.save(`k${round}`, round, done))).toEqual([null, true])
+        expect(await viaCallback((done) => cache.dumpWrite(file, done))).toEqual([null, round + 1])
+        const [error, value] = await viaCallback((done) => cache.load(`k${round}`, done))
+        expect(error).toBeNull()
+        expect(value).toBe(round)
+        expect(await viaCallback((done) => cache.size(done))).toEqual([null, round + 1])
+      }
+      // and it can still be closed properly
+      expect(await viaCallback((done) => cache.close(done))).toEqual([null, true])
+    })
+  })
+
+  test('loading a key that holds a list: WRONGTYPE and four nulls', async () => {
+    const cache = make(tag())
+    await cache.push('queue', 'item')
+    const args = await viaCallback((done) => cache.load('queue', done))
+    expect(args).toHaveLength(5)
+    expectCacheError(args[0], undefined, 'WRONGTYPE')
+    expect(args.slice(1)).toEqual([null, null, null, null])
+    expectCacheError(await rejectionOf(cache.load('queue')), undefined, 'WRONGTYPE')
+    // the list is untouched
+    await expect(cache.listLength('queue')).resolves.toBe(1)
+    await expect(cache.pop('queue')).resolves.toBe('item')
+  })
+
+  describe('a closed cache', () => {
+    const methods = [
+      ['save', (cache, ...done) => cache.save('k', 1, ...done)],
+      ['load', (cache, ...done) => cache.load('k', ...done)],
+      ['destroy', (cache, ...done) => cache.destroy('k', ...done)],
+      ['lock', (cache, ...done) => cache.lock('k', ...done)],
+      ['unlock', (cache, ...done) => cache.unlock('k', ...done)],
+      ['checkLock', (cache, ...done) => cache.checkLock('k', null, ...done)],
+      ['locks', (cache, ...done) => cache.locks(...done)],
+      ['keys', (cache, ...done) => cache.keys(...done)],
+      ['size', (cache, ...done) => cache.size(...done)],
+      ['clear', (cache, ...done) => cache.clear(...done)],
+      ['dumpWrite', (cache, ...done) => cache.dumpWrite(tmpFile('closed-write'), ...done)],
+      ['dumpRead', (cache, ...done) => {
+        const file = tmpFile('closed-read') // a good (empty) dump, so only the closing can fail it
+        fs.writeFileSync(file, '{}')
+        return cache.dumpRead(file, ...done)
+      }],
+      ['push', (cache, ...done) => cache.push('q', 1, ...done)],
+      ['pop', (cache, ...done) => cache.pop('q', ...done)],
+      ['listLength', (cache, ...done) => cache.listLength('q', ...done)]
+    ]
+
+    test.each(methods)('%s answers CACHE_CLOSED, in the callback and as a rejection', async (_, call) => {
+      const cache = make(tag())
+      await cache.save('k', 1)
+      expect(await viaCallback((done) => cache.close(done))).toEqual([null, true])
+      const [error] = await viaCallback((done) => call(cache, done))
+      expectCacheError(error, undefined, 'CACHE_CLOSED')
+      expectCacheError(await rejectionOf(call(cache)), undefined, 'CACHE_CLOSED')
+    })
+
+    test('closing twice is fine, in both forms', async () => {
+      const cache = make(tag())
+      expect(await viaCallback((done) => cache.close(done))).toEqual([null, true])
+      expect(await viaCallback((done) => cache.close(done))).toEqual([null, true])
+      await expect(cache.close()).resolves.toBe(true)
+      await expect(cache.close()).resolves.toBe(true)
+      const [error] = await viaCallback((done) => cache.size(done))
+      expectCacheError(error, undefined, 'CACHE_CLOSED')
+    })
+
+    test('closing one cache leaves another on the same data working', async () => {
+      const shared = tag()
+      const a = make(shared)
+      const b = make(shared)
+      await a.save('k', 'v')
+      await a.close()
+      expect((await b.load('k')).value).toBe('v')
+      await b.save('k2', 'v2')
+      await expect(b.size()).resolves.toBe(2)
+    })
+  })
+
+  describe('callbacks', () => {
+    // [name, call(cache, done)] over success and error outcomes.
+    const calls = [
+      ['save', (cache, done) => cache.save('fresh', 1, 1000, done)],
+      ['save of a value JSON cannot carry', (cache, done) => cache.save('fresh', 1n, done)],
+      ['load of an entry', (cache, done) => cache.load('entry', done)],
+      ['load of a missing key', (cache, done) => cache.load('missing', done)],
+      ['load of a locked entry', (cache, done) => cache.load('locked-entry', done)],
+      ['load with retry', (cache, done) => cache.load('entry', { retry: 500 }, done)],
+      ['destroy', (cache, done) => cache.destroy('entry', done)],
+      ['lock', (cache, done) => cache.lock('l', done)],
+      ['unlock', (cache, done) => cache.unlock('l', done)],
+      ['checkLock', (cache, done) => cache.checkLock('l', done)],
+      ['checkLock with retry', (cache, done) => cache.checkLock('l', 500, done)],
+      ['locks', (cache, done) => cache.locks(done)],
+      ['keys', (cache, done) => cache.keys(done)],
+      ['size', (cache, done) => cache.size(done)],
+      ['clear', (cache, done) => cache.clear(done)],
+      ['dumpWrite', (cache, done) => cache.dumpWrite(tmpFile('cb-write'), done)],
+      ['dumpRead of a missing file', (cache, done) => cache.dumpRead(tmpFile('cb-missing'), done)],
+      ['push', (cache, done) => cache.push('q', 1, done)],
+      ['pop', (cache, done) => cache.pop('q', done)],
+      ['listLength', (cache, done) => cache.listLength('q', done)],
+      ['close', (cache, done) => cache.close(done)]
+    ]
+
+    async function prepared () {
+      const shared = tag()
+      const cache = make(shared, { lockName: 'me' })
+      const other = make(shared, { lockName: 'other' })
+      await cache.save('entry', 'v')
+      await cache.save('locked-entry', 'v')
+      await other.lock('locked-entry')
+      return cache
+    }
+
+    test.each(calls)('%s: called exactly once, and only after the method has returned', async (_, call) => {
+      const cache = await prepared()
+      const order = []
+      let calledBack
+      const called = new Promise((resolve) => { calledBack = resolve })
+      const returned = call(cache, (...args) => {
+        order.push('callback')
+        calledBack(args)
+      })
+      order.push('returned')
+      expect(types.isPromise(returned)).toBe(false)
+      await Promise.race([called, sleep(4000)])
+      await sleep(100)
+      expect(order).toEqual(['returned', 'callback'])
+    })
+
+    test('calls still waiting on a lock keep a plain Node process alive until their callbacks', () => {
+      const options = store.options(tag())
+      const child = runInChild(options, `
+        const other = new Cache(Object.assign(${JSON.stringify(options)}, { lockName: 'other' }))
+        const answers = []
+        const finish = () => {
+          if (answers.length < 2) return
+          console.log(answers.sort().join(' | '))
+          cache.close(() => other.close())
+        }
+        other.save('k', 1, () => other.lock('k', 10000, () => {
+          // From here on, only these two calls are under way.
+          cache.checkLock('k', 600, (error, free) => { answers.push('checkLock: ' + error + ' ' + free); finish() })
+          cache.load('k', { retry: 600 }, (error) => { answers.push('load: ' + (error && error.code)); finish() })
+        }))
+      `)
+      expect(child.stderr).toBe('')
+      expect(child.status).toBe(0)
+      expect(child.stdout.trim()).toBe('checkLock: null false | load: OBJECT_LOCKED')
+    })
+
+    test.each([['save'], ['load of an entry'], ['load of a missing key']])(
+      'a callback that throws (%s) surfaces as an uncaught exception',
+      (which) => {
+        const bodies = {
+          save: "cache.save('k', 1, () => { throw new Error('thrown by the callback') })",
+          'load of an entry': "cache.save('k', 1).then(() => cache.load('k', () => { throw new Error('thrown by the callback') }))",
+          'load of a missing key': "cache.load('missing', () => { throw new Error('thrown by the callback') })"
+        }
+        const child = runInChild(store.options(tag()), `
+          let calls = 0
+          process.on('uncaughtException', (error) => {
+            calls++
+            console.log('uncaught: ' + error.message)
+            setTimeout(() => { console.log('uncaught calls: ' + calls); process.exit(0) }, 200)
+          })
+          ${bodies[which]}
+        `)
+        expect(child.signal).toBeNull()
+        expect(child.status).toBe(0)
+        expect(child.stdout).toContain('uncaught: thrown by the callback')
+        expect(child.stdout).toContain('uncaught calls: 1')
+      }
+    )
+  })
+
+  test('without a callback every method returns a Promise', async () => {
+    const cache = make(tag())
+    const file = tmpFile('promises')
+    const results = {
+      save: cache.save('k', 1),
+      load: cache.save('k2', 2).then(() => cache.load('k2')),
+      destroy: cache.destroy('nothing'),
+      lock: cache.lock('l'),
+      unlock: cache.unlock('free'),
+      checkLock: cache.checkLock('free'),
+      push: cache.push('q', 'i'),
+      listLength: cache.listLength('missing'),
+      pop: cache.pop('missing'),
+      dumpWrite: cache.dumpWrite(file)
+    }
+    for (const [name, promise] of Object.entries(results)) {
+      expect([name, types.isPromise(promise)]).toEqual([name, true])
+    }
+    const settled = {}
+    for (const [name, promise] of Object.entries(results)) settled[name] = await promise
+    delete settled.push // its result is not specified, only that it resolves
+    expect(settled).toEqual({
+      save: true,
+      load: { key: 'k2', value: 2, expireTimestamp: null, createdAt: expect.any(Number), lastReadAt: null },
+      destroy: false,
+      lock: true,
+      unlock: true,
+      checkLock: true,
+      listLength: 0,
+      pop: undefined,
+      dumpWrite: expect.any(Number)
+    })
+    for (const name of ['locks', 'keys', 'size', 'clear', 'close']) {
+      const promise = cache[name]()
+      expect([name, types.isPromise(promise)]).toEqual([name, true])
+      await promise
+    }
+  })
+})
+
+describe('corrupt entries (Redis)', () => {
+  const redisStore = stores.find((store) => store.name === 'redis')
+  const { tag, make } = harness(redisStore, 'corrupt')
+  let redis
+  beforeAll(() => { redis = new Redis({ ...REDIS }) })
+  afterAll(() => redis.disconnect())
+
+  const corrupt = [
+    ['text that is not JSON', 'not json'],
+    ['a JSON array', '[1,2]'],
+    ['a JSON string', '"just a string"'],
+    ['a JSON number', '42'],
+    ['an envelope whose value is not JSON', '{"value":nope,"expireTimestamp":null,"createdAt":1,"readAt":null}'],
+    ['an envelope whose expireTimestamp is not a number', '{"expireTimestamp":"soon","value":1,"createdAt":1,"readAt":null}'],
+    ['half an envelope', '{"value":{"a":1'],
+    ['an empty string', '']
+  ]
+
+  test.each(corrupt)('%s: OBJECT_CORRUPT in the callback with four nulls, and no crash', async (_, raw) => {
+    const cache = make(tag())
+    await redis.set(cache.cachePrefix + 'bad', raw)
+    const args = await viaCallback((done) => cache.load('bad', done))
+    expect(args).toHaveLength(5)
+    expectCacheError(args[0], undefined, 'OBJECT_CORRUPT')
+    expect(args.slice(1)).toEqual([null, null, null, null])
+    expectCacheError(await rejectionOf(cache.load('bad')), undefined, 'OBJECT_CORRUPT')
+    // The cache goes on working, and a save repairs the entry.
+    await cache.save('bad', { repaired: true })
+    expect((await cache.load('bad')).value).toEqual({ repaired: true })
+  })
+})

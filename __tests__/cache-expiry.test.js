@@ -1,0 +1,211 @@
+'use strict'
+
+// Expiry: the logical expireTimestamp ('Object Expired') against the physical
+// lifetime of ceil(expireTimeMS / 1000) whole seconds ('Object not found'),
+// and load's expireTimeMS option. Every wait keeps a wide margin from the
+// boundary it checks.
+
+const { types } = require('util')
+const Redis = require('ioredis')
+const { Cache } = require('..')
+const { stores, cleanupRedis, REDIS } = require('./support/stores')
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Sleeps until `ms` after `since` (a Date.now() value). */
+const sleepUntil = (since, ms) => sleep(Math.max(0, since + ms - Date.now()))
+
+/**
+ * Calls `invoke(callback)` and resolves with the arguments of the callback.
+ * The guard only turns a callback that never comes into a failure instead
+ * of a hung test; it is not a speed requirement.
+ */
+function viaCallback (invoke, guardMs = 4000) {
+  return new Promise((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error(`the callback was not called within ${guardMs} ms`)), guardMs)
+    invoke((...args) => {
+      clearTimeout(guard)
+      resolve(args)
+    })
+  })
+}
+
+/** An Error (from any realm: the addon's errors are made outside jest's sandbox) with this message and code. */
+function expectCacheError (error, message, code) {
+  expect(types.isNativeError(error) || error instanceof Error).toBe(true)
+  expect(error.message).toBe(message)
+  expect(error.code).toBe(code)
+}
+
+/** load through the callback answers this error and four nulls. */
+async function expectLoadError (cache, key, message, code) {
+  const args = await viaCallback((done) => cache.load(key, done))
+  expect(args).toHaveLength(5)
+  expectCacheError(args[0], message, code)
+  expect(args.slice(1)).toEqual([null, null, null, null])
+}
+
+/** load through the promise rejects with this error. */
+async function expectLoadRejects (cache, key, message, code) {
+  const error = await cache.load(key).then(
+    (loaded) => { throw new Error(`expected a rejection, got ${JSON.stringify(loaded)}`) },
+    (rejection) => rejection
+  )
+  expectCacheError(error, message, code)
+}
+
+function harness (store, file) {
+  let caches = []
+  let count = 0
+  afterEach(async () => {
+    const open = caches
+    caches = []
+    // A close that never settles fails the test here, not as a hook timeout.
+    await Promise.all(open.map((cache) => new Promise((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error('close() did not settle within 5000 ms')), 5000)
+      cache.close().then(resolve, reject).finally(() => clearTimeout(guard))
+    })))
+  })
+  return {
+    tag: () => `${file}-${store.name}-${++count}`,
+    make (tag, extra = {}) {
+      const cache = new Cache({ ...store.options(tag), lockDuration: 10000, lockRetry: 100, ...extra })
+      caches.push(cache)
+      return cache
+    }
+  }
+}
+
+afterAll(cleanupRedis)
+
+describe.each(stores)('expiry on the $name store', (store) => {
+  const { tag, make } = harness(store, 'expiry')
+
+  test('saved for 100 ms: Object Expired at ~300 ms, Object not found after ~1.5 s', async () => {
+    const cache = make(tag())
+    const savedAt = Date.now()
+    expect(await viaCallback((done) => cache.save('short', { v: 1 }, 100, done))).toEqual([null, true])
+    const fresh = await cache.load('short')
+    expect(fresh.value).toEqual({ v: 1 })
+
+    await sleepUntil(savedAt, 300)
+    await expectLoadError(cache, 'short', 'Object Expired', 'OBJECT_EXPIRED')
+    await expectLoadRejects(cache, 'short', 'Object Expired', 'OBJECT_EXPIRED')
+
+    await sleepUntil(savedAt, 1500)
+    await expectLoadError(cache, 'short', 'Object not found', 'OBJECT_NOT_FOUND')
+    await expectLoadRejects(cache, 'short', 'Object not found', 'OBJECT_NOT_FOUND')
+  })
+
+  test('the physical lifetime rounds up to whole seconds: 1100 ms lives 2 s', async () => {
+    const cache = make(tag())
+    const savedAt = Date.now()
+    await cache.save('k', 'v', 1100)
+    // Logically expired at 1.1 s, still present until 2 s.
+    await sleepUntil(savedAt, 1550)
+    await expectLoadError(cache, 'k', 'Object Expired', 'OBJECT_EXPIRED')
+    await sleepUntil(savedAt, 3000)
+    await expectLoadError(cache, 'k', 'Object not found', 'OBJECT_NOT_FOUND')
+  })
+
+  test('a negative expireTimeMS stores an entry that never loads', async () => {
+    const cache = make(tag())
+    const savedAt = Date.now()
+    expect(await viaCallback((done) => cache.save('neg', 'v', -1000, done))).toEqual([null, true])
+    await expect(cache.save('neg-promise', 'v', -5)).resolves.toBe(true)
+    await expectLoadError(cache, 'neg', 'Object Expired', 'OBJECT_EXPIRED')
+    await expectLoadRejects(cache, 'neg-promise', 'Object Expired', 'OBJECT_EXPIRED')
+    await sleepUntil(savedAt, 1600)
+    await expectLoadError(cache, 'neg', 'Object not found', 'OBJECT_NOT_FOUND')
+    await expectLoadRejects(cache, 'neg-promise', 'Object not found', 'OBJECT_NOT_FOUND')
+  })
+
+  test('load with expireTimeMS moves the expiry to now + ms and the entry outlives its first expiry', async () => {
+    const cache = make(tag())
+    const savedAt = Date.now()
+    await cache.save('callback', 'c', 1000)
+    await cache.save('promise', 'p', 1000)
+
+    const before = Date.now()
+    const [error, value, expireTimestamp] = await viaCallback((done) => cache.load('callback', { expireTimeMS: 3000 }, done))
+    const loaded = await cache.load('promise', { expireTimeMS: 3000 })
+    const after = Date.now()
+    expect(error).toBeNull()
+    expect(value).toBe('c')
+    expect(expireTimestamp).toBeGreaterThanOrEqual(before + 3000)
+    expect(expireTimestamp).toBeLessThanOrEqual(after + 3000)
+    expect(loaded.value).toBe('p')
+    expect(loaded.expireTimestamp).toBeGreaterThanOrEqual(before + 3000)
+    expect(loaded.expireTimestamp).toBeLessThanOrEqual(after + 3000)
+
+    // The new expiry is stored, not just reported.
+    expect((await cache.load('callback')).expireTimestamp).toBe(expireTimestamp)
+
+    // Both the old logical expiry (1 s) and the old lifetime (1 s) are past.
+    await sleepUntil(savedAt, 2000)
+    const [lateError, lateValue, lateExpire] = await viaCallback((done) => cache.load('callback', done))
+    expect(lateError).toBeNull()
+    expect(lateValue).toBe('c')
+    expect(lateExpire).toBe(expireTimestamp)
+    expect((await cache.load('promise')).value).toBe('p')
+  })
+
+  test('load with expireTimeMS leaves an entry saved without expiry without one', async () => {
+    const cache = make(tag())
+    await cache.save('forever', 'f')
+    const [error, value, expireTimestamp] = await viaCallback((done) => cache.load('forever', { expireTimeMS: 100 }, done))
+    expect(error).toBeNull()
+    expect(value).toBe('f')
+    expect(expireTimestamp).toBeNull()
+    expect((await cache.load('forever', { expireTimeMS: 100 })).expireTimestamp).toBeNull()
+    await sleep(1500)
+    const later = await cache.load('forever')
+    expect(later.value).toBe('f')
+    expect(later.expireTimestamp).toBeNull()
+  })
+
+  test('an entry saved without expiry is still there after a while', async () => {
+    const cache = make(tag())
+    await cache.save('forever', 1)
+    await cache.save('long', 2, 60000)
+    await sleep(1500)
+    expect((await cache.load('forever')).value).toBe(1)
+    expect((await cache.load('long')).value).toBe(2)
+  })
+})
+
+describe('expiry as Redis holds it', () => {
+  const redisStore = stores.find((store) => store.name === 'redis')
+  const { tag, make } = harness(redisStore, 'expiry-raw')
+  let redis
+  beforeAll(() => { redis = new Redis({ ...REDIS }) })
+  afterAll(() => redis.disconnect())
+
+  test('lifetimes are ceil(ms / 1000) seconds, at least one', async () => {
+    const cache = make(tag())
+    await cache.save('ms100', 1, 100)
+    await cache.save('ms2500', 1, 2500)
+    await cache.save('negative', 1, -5000)
+    const pttl = (key) => redis.pttl(cache.cachePrefix + key)
+    expect(await pttl('ms100')).toBeGreaterThan(500)
+    expect(await pttl('ms100')).toBeLessThanOrEqual(1000)
+    expect(await pttl('ms2500')).toBeGreaterThan(2000)
+    expect(await pttl('ms2500')).toBeLessThanOrEqual(3000)
+    expect(await pttl('negative')).toBeGreaterThan(0)
+    expect(await pttl('negative')).toBeLessThanOrEqual(1000)
+  })
+
+  test('load with expireTimeMS gives the entry a new lifetime; without an expiry it keeps none', async () => {
+    const cache = make(tag())
+    await cache.save('expiring', 1, 1000)
+    await cache.save('forever', 1)
+    await cache.load('expiring', { expireTimeMS: 4500 })
+    await cache.load('forever', { expireTimeMS: 4500 })
+    const pttl = await redis.pttl(cache.cachePrefix + 'expiring')
+    expect(pttl).toBeGreaterThan(4000)
+    expect(pttl).toBeLessThanOrEqual(5000)
+    expect(await redis.ttl(cache.cachePrefix + 'forever')).toBe(-1)
+    // a plain load keeps the lifetime
+    await cache.load('expiring')
+    expect(await redis.pttl(cache.cachePrefix + 'expiring')).toBeGreaterThan(4000)
+  })
+})

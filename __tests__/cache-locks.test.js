@@ -1,0 +1,349 @@
+'use strict'
+
+// Locks: lock / unlock / checkLock / locks, the writable lockName,
+// lockDuration and lockRetry properties, load's retry option, locks guarding
+// load and destroy, sharing between caches, and atomicity under contention.
+
+const { types } = require('util')
+const { Cache } = require('..')
+const { stores, cleanupRedis } = require('./support/stores')
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const sleepUntil = (since, ms) => sleep(Math.max(0, since + ms - Date.now()))
+
+/**
+ * Calls `invoke(callback)` and resolves with the arguments of the callback.
+ * The guard only turns a callback that never comes into a failure instead
+ * of a hung test; it is not a speed requirement.
+ */
+function viaCallback (invoke, guardMs = 4000) {
+  return new Promise((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error(`the callback was not called within ${guardMs} ms`)), guardMs)
+    invoke((...args) => {
+      clearTimeout(guard)
+      resolve(args)
+    })
+  })
+}
+
+/** An Error (from any realm: the addon's errors are made outside jest's sandbox) with this message and code. */
+function expectCacheError (error, message, code) {
+  expect(types.isNativeError(error) || error instanceof Error).toBe(true)
+  expect(error.message).toBe(message)
+  expect(error.code).toBe(code)
+}
+
+/** The rejection of `promise` (fails when it resolves). */
+function rejectionOf (promise) {
+  return promise.then(
+    (result) => { throw new Error(`expected a rejection, got ${JSON.stringify(result)}`) },
+    (error) => error
+  )
+}
+
+function harness (store, file) {
+  let caches = []
+  let count = 0
+  afterEach(async () => {
+    const open = caches
+    caches = []
+    // A close that never settles fails the test here, not as a hook timeout.
+    await Promise.all(open.map((cache) => new Promise((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error('close() did not settle within 5000 ms')), 5000)
+      cache.close().then(resolve, reject).finally(() => clearTimeout(guard))
+    })))
+  })
+  return {
+    tag: () => `${file}-${store.name}-${++count}`,
+    make (tag, extra = {}) {
+      const cache = new Cache({ ...store.options(tag), lockDuration: 10000, lockRetry: 100, ...extra })
+      caches.push(cache)
+      return cache
+    }
+  }
+}
+
+afterAll(cleanupRedis)
+
+describe.each(stores)('locks on the $name store', (store) => {
+  const { tag, make } = harness(store, 'locks')
+
+  /** Two caches on the same data, as two nodes with their own lockNames. */
+  function pair (extra = {}) {
+    const shared = tag()
+    return [make(shared, { lockName: 'node-a', ...extra }), make(shared, { lockName: 'node-b', ...extra })]
+  }
+
+  test('lock answers true, true again for the holder, false for another lockName', async () => {
+    const [a, b] = pair()
+    expect(await viaCallback((done) => a.lock('k', done))).toEqual([null, true])
+    expect(await viaCallback((done) => a.lock('k', done))).toEqual([null, true])
+    expect(await viaCallback((done) => b.lock('k', done))).toEqual([null, false])
+    expect(await viaCallback((done) => b.lock('k', 5000, done))).toEqual([null, false])
+    await expect(a.lock('k', 5000)).resolves.toBe(true)
+    await expect(b.lock('k')).resolves.toBe(false)
+    await expect(b.lock('other-key')).resolves.toBe(true)
+  })
+
+  test('unlock: true when you hold it or nobody does; false (and the lock stays) when another holds it', async () => {
+    const [a, b] = pair()
+    expect(await viaCallback((done) => a.unlock('free', done))).toEqual([null, true])
+    await expect(b.unlock('free')).resolves.toBe(true)
+
+    await a.lock('k')
+    expect(await viaCallback((done) => b.unlock('k', done))).toEqual([null, false])
+    await expect(b.unlock('k')).resolves.toBe(false)
+    // still held by a
+    await expect(b.lock('k')).resolves.toBe(false)
+    await expect(b.checkLock('k')).resolves.toBe(false)
+    expect(await a.locks()).toEqual([a.lockPrefix + 'k'])
+
+    expect(await viaCallback((done) => a.unlock('k', done))).toEqual([null, true])
+    await expect(b.lock('k')).resolves.toBe(true)
+    await expect(b.unlock('k')).resolves.toBe(true)
+    expect(await a.locks()).toEqual([])
+  })
+
+  test('checkLock: true when free or yours, false when another holds it', async () => {
+    const [a, b] = pair()
+    expect(await viaCallback((done) => a.checkLock('k', null, done))).toEqual([null, true])
+    expect(await viaCallback((done) => a.checkLock('k', done))).toEqual([null, true])
+    await expect(b.checkLock('k')).resolves.toBe(true)
+    await a.lock('k')
+    expect(await viaCallback((done) => a.checkLock('k', null, done))).toEqual([null, true])
+    expect(await viaCallback((done) => b.checkLock('k', null, done))).toEqual([null, false])
+    await expect(a.checkLock('k', null)).resolves.toBe(true)
+    await expect(b.checkLock('k', null)).resolves.toBe(false)
+    await expect(b.checkLock('k')).resolves.toBe(false)
+  })
+
+  test('checkLock with retry keeps asking until the other holder unlocks', async () => {
+    const [a, b] = pair()
+    await a.lock('callback')
+    await a.lock('promise')
+    let unlocked = false
+    setTimeout(() => {
+      Promise.all([a.unlock('callback'), a.unlock('promise')]).then(() => { unlocked = true })
+    }, 200)
+    const [[error, free], freePromise] = await Promise.all([
+      viaCallback((done) => b.checkLock('callback', 2000, done), 6000),
+      b.checkLock('promise', 2000)
+    ])
+    expect(error).toBeNull()
+    expect(free).toBe(true)
+    expect(freePromise).toBe(true)
+    expect(unlocked).toBe(true)
+  })
+
+  test('checkLock with retry answers false once the time is up, after at least ~retry ms', async () => {
+    const [a, b] = pair()
+    await a.lock('k')
+    const started = Date.now()
+    const [error, free] = await viaCallback((done) => b.checkLock('k', 500, done), 6000)
+    const elapsed = Date.now() - started
+    expect(error).toBeNull()
+    expect(free).toBe(false)
+    expect(elapsed).toBeGreaterThanOrEqual(450)
+
+    const startedPromise = Date.now()
+    await expect(b.checkLock('k', 300)).resolves.toBe(false)
+    expect(Date.now() - startedPromise).toBeGreaterThanOrEqual(250)
+  })
+
+  test('load of an entry locked by another: Object Locked and four nulls; the holder can load it', async () => {
+    const [a, b] = pair()
+    await a.save('k', { v: 1 })
+    await a.lock('k')
+    const args = await viaCallback((done) => b.load('k', done))
+    expect(args).toHaveLength(5)
+    expectCacheError(args[0], 'Object Locked', 'OBJECT_LOCKED')
+    expect(args.slice(1)).toEqual([null, null, null, null])
+    expectCacheError(await rejectionOf(b.load('k')), 'Object Locked', 'OBJECT_LOCKED')
+    const [error, value] = await viaCallback((done) => a.load('k', done))
+    expect(error).toBeNull()
+    expect(value).toEqual({ v: 1 })
+  })
+
+  test('destroy of an entry locked by another: Object Locked and the entry stays', async () => {
+    const [a, b] = pair()
+    await a.save('k', 'v')
+    await a.lock('k')
+    const [error] = await viaCallback((done) => b.destroy('k', done))
+    expectCacheError(error, 'Object Locked', 'OBJECT_LOCKED')
+    expectCacheError(await rejectionOf(b.destroy('k')), 'Object Locked', 'OBJECT_LOCKED')
+    expect((await a.load('k')).value).toBe('v')
+    // the holder may destroy it
+    await expect(a.destroy('k')).resolves.toBe(true)
+  })
+
+  test('load with retry waits for another holder\'s lock to go', async () => {
+    const [a, b] = pair()
+    await a.save('callback', 'c')
+    await a.save('promise', 'p')
+    await a.lock('callback')
+    await a.lock('promise')
+    let unlocked = false
+    setTimeout(() => {
+      Promise.all([a.unlock('callback'), a.unlock('promise')]).then(() => { unlocked = true })
+    }, 200)
+    const [[error, value], loaded] = await Promise.all([
+      viaCallback((done) => b.load('callback', { retry: 2000 }, done), 6000),
+      b.load('promise', { retry: 2000 })
+    ])
+    expect(error).toBeNull()
+    expect(value).toBe('c')
+    expect(loaded.value).toBe('p')
+    expect(unlocked).toBe(true)
+  })
+
+  test('load with retry gives up with Object Locked after at least ~retry ms', async () => {
+    const [a, b] = pair()
+    await a.save('k', 'v')
+    await a.lock('k')
+    const started = Date.now()
+    const args = await viaCallback((done) => b.load('k', { retry: 400 }, done), 6000)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350)
+    expectCacheError(args[0], 'Object Locked', 'OBJECT_LOCKED')
+    expect(args.slice(1)).toEqual([null, null, null, null])
+    expectCacheError(await rejectionOf(b.load('k', { retry: 300 })), 'Object Locked', 'OBJECT_LOCKED')
+  })
+
+  test('lockName is read on every call', async () => {
+    const cache = make(tag(), { lockName: 'first' })
+    expect(cache.lockName).toBe('first')
+    await cache.save('k', 'v')
+    await expect(cache.lock('k')).resolves.toBe(true)
+
+    cache.lockName = 'otherId'
+    expect(cache.lockName).toBe('otherId')
+    await expect(cache.lock('k')).resolves.toBe(false)
+    await expect(cache.checkLock('k')).resolves.toBe(false)
+    await expect(cache.unlock('k')).resolves.toBe(false)
+    const [error] = await viaCallback((done) => cache.load('k', done))
+    expectCacheError(error, 'Object Locked', 'OBJECT_LOCKED')
+
+    cache.lockName = 'first'
+    await expect(cache.checkLock('k')).resolves.toBe(true)
+    expect((await cache.load('k')).value).toBe('v')
+    await expect(cache.unlock('k')).resolves.toBe(true)
+    cache.lockName = 'otherId'
+    await expect(cache.lock('k')).resolves.toBe(true)
+  })
+
+  test('the default lockName is a string unique to each instance', async () => {
+    const shared = tag()
+    const a = make(shared)
+    const b = make(shared)
+    expect(typeof a.lockName).toBe('string')
+    expect(a.lockName.length).toBeGreaterThan(0)
+    expect(a.lockName).not.toBe(b.lockName)
+    await expect(a.lock('k')).resolves.toBe(true)
+    await expect(b.lock('k')).resolves.toBe(false)
+    await expect(b.checkLock('k')).resolves.toBe(false)
+    await expect(a.checkLock('k')).resolves.toBe(true)
+  })
+
+  test('the default lock duration is lockDuration, read on every call', async () => {
+    const [a, b] = pair()
+    a.lockDuration = 1000
+    const lockedAt = Date.now()
+    await expect(a.lock('short')).resolves.toBe(true)
+    a.lockDuration = 10000
+    await expect(a.lock('long')).resolves.toBe(true)
+    await expect(b.lock('short')).resolves.toBe(false)
+    await sleepUntil(lockedAt, 2500)
+    await expect(b.lock('short')).resolves.toBe(true)
+    await expect(b.lock('long')).resolves.toBe(false)
+    await expect(b.checkLock('long')).resolves.toBe(false)
+  })
+
+  test('a lock taken for 1 ms still holds for about a second', async () => {
+    const [a, b] = pair()
+    const lockedAt = Date.now()
+    expect(await viaCallback((done) => a.lock('k', 1, done))).toEqual([null, true])
+    await sleepUntil(lockedAt, 200)
+    await expect(b.lock('k')).resolves.toBe(false)
+    await expect(b.checkLock('k')).resolves.toBe(false)
+    expect(await b.locks()).toEqual([b.lockPrefix + 'k'])
+    await sleepUntil(lockedAt, 2500)
+    await expect(b.checkLock('k')).resolves.toBe(true)
+    expect(await b.locks()).toEqual([])
+    await expect(b.lock('k')).resolves.toBe(true)
+  })
+
+  test('re-locking a key you hold refreshes its expiry', async () => {
+    const [a, b] = pair()
+    const lockedAt = Date.now()
+    await expect(a.lock('k', 1000)).resolves.toBe(true)
+    await sleepUntil(lockedAt, 500)
+    await expect(a.lock('k', 5000)).resolves.toBe(true)
+    // The first lock would have gone at 1 s.
+    await sleepUntil(lockedAt, 1800)
+    await expect(b.lock('k')).resolves.toBe(false)
+    await expect(b.checkLock('k')).resolves.toBe(false)
+  })
+
+  test('lockRetry is read on every call', async () => {
+    const [a, b] = pair()
+    await a.lock('k')
+    setTimeout(() => { a.unlock('k') }, 200)
+    // Built with lockRetry 100; asking only every 1500 ms means the free lock
+    // is seen on the second ask, not right after the unlock.
+    b.lockRetry = 1500
+    const started = Date.now()
+    await expect(b.checkLock('k', 4000)).resolves.toBe(true)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400)
+  })
+
+  test('locks() lists lock keys with the lockPrefix, from every node', async () => {
+    const [a, b] = pair()
+    expect(await viaCallback((done) => a.locks(done))).toEqual([null, []])
+    await a.lock('x')
+    await b.lock('y')
+    await a.save('entry-not-a-lock', 1)
+    const [error, locks] = await viaCallback((done) => b.locks(done))
+    expect(error).toBeNull()
+    expect([...locks].sort()).toEqual([a.lockPrefix + 'x', a.lockPrefix + 'y'])
+    expect([...(await a.locks())].sort()).toEqual([a.lockPrefix + 'x', a.lockPrefix + 'y'])
+    await a.unlock('x')
+    expect(await b.locks()).toEqual([a.lockPrefix + 'y'])
+  })
+
+  test('two caches with the same tag share locks; another tag does not', async () => {
+    const [a, b] = pair()
+    const stranger = make(tag(), { lockName: 'node-b' })
+    const strangerOther = make(tag(), { lockName: 'node-c' })
+    await a.lock('k')
+    await expect(b.checkLock('k')).resolves.toBe(false)
+    await expect(stranger.checkLock('k')).resolves.toBe(true)
+    await expect(strangerOther.lock('k')).resolves.toBe(true)
+  })
+
+  test('many concurrent lock() calls from many caches: exactly one wins', async () => {
+    const shared = tag()
+    const caches = Array.from({ length: 40 }, (_, i) => make(shared, { lockName: `contender-${i}` }))
+    for (const key of ['hot-1', 'hot-2', 'hot-3']) {
+      const answers = await Promise.all(caches.map((cache) => cache.lock(key)))
+      expect(answers.filter((answer) => answer === true)).toHaveLength(1)
+      expect(answers.filter((answer) => answer === false)).toHaveLength(caches.length - 1)
+      const winner = caches[answers.indexOf(true)]
+      const checks = await Promise.all(caches.map((cache) => cache.checkLock(key)))
+      expect(checks).toEqual(caches.map((cache) => cache === winner))
+    }
+  })
+
+  test('many concurrent lock() calls through callbacks, lockName changed between calls: exactly one wins', async () => {
+    const cache = make(tag())
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => {
+      cache.lockName = `caller-${i}`
+      return viaCallback((done) => cache.lock('hot', done))
+    }))
+    expect(answers.every(([error]) => error === null)).toBe(true)
+    const wins = answers.map(([, locked]) => locked)
+    expect(wins.filter((locked) => locked === true)).toHaveLength(1)
+    cache.lockName = `caller-${wins.indexOf(true)}`
+    await expect(cache.checkLock('hot')).resolves.toBe(true)
+    cache.lockName = 'nobody'
+    await expect(cache.checkLock('hot')).resolves.toBe(false)
+  })
+})
