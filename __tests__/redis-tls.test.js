@@ -1,0 +1,94 @@
+'use strict'
+
+// rediss:// URLs: a TLS-only redis-server of the test's own, on a free
+// loopback port, with a self-signed certificate made for the run.
+
+const { execFileSync, spawn } = require('child_process')
+const fs = require('fs')
+const net = require('net')
+const os = require('os')
+const path = require('path')
+const { Cache } = require('..')
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anc-tls-'))
+let server
+let port
+
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+async function answers (port) {
+  for (let i = 0; i < 50; i++) {
+    const up = await new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true) })
+      socket.once('error', () => resolve(false))
+    })
+    if (up) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`the TLS redis-server on port ${port} did not start`)
+}
+
+beforeAll(async () => {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' })
+  port = await freePort()
+  server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
+    '--tls-cert-file', path.join(dir, 'cert.pem'), '--tls-key-file', path.join(dir, 'key.pem'),
+    '--tls-ca-cert-file', path.join(dir, 'cert.pem'), '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no'],
+  { stdio: 'ignore' })
+  await answers(port)
+})
+
+afterAll(async () => {
+  if (server) {
+    const exited = new Promise((resolve) => server.once('exit', resolve))
+    server.kill()
+    await exited
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const timeouts = { connectTimeoutMS: 2000, commandTimeoutMS: 2000 }
+
+test('a rediss:// URL speaks TLS: save, load and lock work', async () => {
+  // #insecure: the test's certificate is self-signed, so it is not verified.
+  const cache = new Cache({ redis: { url: `rediss://127.0.0.1:${port}/0#insecure`, ...timeouts }, lockName: 'tls' })
+  try {
+    expect(await cache.save('greeting', { over: 'tls' }, 5000)).toBe(true)
+    expect((await cache.load('greeting')).value).toEqual({ over: 'tls' })
+    expect(await cache.lock('greeting')).toBe(true)
+    expect(await cache.locks()).toEqual(['actionhero:lock:greeting'])
+  } finally {
+    await cache.close()
+  }
+})
+
+test('the server certificate is verified unless the URL says #insecure', async () => {
+  const cache = new Cache({ redis: { url: `rediss://127.0.0.1:${port}/0`, ...timeouts } })
+  try {
+    const error = await cache.save('k', 1).then(() => null, (e) => e)
+    expect(error).toBeInstanceOf(Error)
+    expect(error.code).toBe('REDIS_CONNECTION')
+    expect(error.message).toMatch(/certificate/)
+  } finally {
+    await cache.close()
+  }
+})
+
+test('a plain redis:// URL to the TLS port fails with an error, never a hang', async () => {
+  const cache = new Cache({ redis: { url: `redis://127.0.0.1:${port}/0`, connectTimeoutMS: 500, commandTimeoutMS: 500 } })
+  try {
+    const error = await cache.save('k', 1).then(() => null, (e) => e)
+    expect(error).toBeInstanceOf(Error)
+    expect(['REDIS_CONNECTION', 'REDIS_TIMEOUT']).toContain(error.code)
+  } finally {
+    await cache.close()
+  }
+})
