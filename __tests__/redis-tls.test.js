@@ -3,55 +3,30 @@
 // rediss:// URLs: a TLS-only redis-server of the test's own, on a free
 // loopback port, with a self-signed certificate made for the run.
 
-const { execFileSync, spawn } = require('child_process')
+const { execFileSync } = require('child_process')
 const fs = require('fs')
-const net = require('net')
 const os = require('os')
 const path = require('path')
 const { Cache } = require('..')
+const { startRedis, freePort } = require('./support/redis-server')
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anc-tls-'))
 let server
 let port
 
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = probe.address()
-      probe.close(() => resolve(port))
-    })
-  })
-}
-
-async function answers (port) {
-  for (let i = 0; i < 50; i++) {
-    const up = await new Promise((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true) })
-      socket.once('error', () => resolve(false))
-    })
-    if (up) return
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`the TLS redis-server on port ${port} did not start`)
-}
-
 beforeAll(async () => {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
     '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' })
   port = await freePort()
-  server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
-    '--tls-cert-file', path.join(dir, 'cert.pem'), '--tls-key-file', path.join(dir, 'key.pem'),
-    '--tls-ca-cert-file', path.join(dir, 'cert.pem'), '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no'],
-  { stdio: 'ignore' })
-  await answers(port)
+  server = await startRedis({
+    port,
+    args: ['--tls-port', String(port), '--tls-cert-file', path.join(dir, 'cert.pem'), '--tls-key-file', path.join(dir, 'key.pem'),
+      '--tls-ca-cert-file', path.join(dir, 'cert.pem'), '--tls-auth-clients', 'no']
+  })
 })
 
 afterAll(async () => {
-  if (server) {
-    const exited = new Promise((resolve) => server.once('exit', resolve))
-    server.kill()
-    await exited
-  }
+  if (server) await server.stop()
   fs.rmSync(dir, { recursive: true, force: true })
 })
 

@@ -1,0 +1,49 @@
+'use strict'
+
+// A redis-server of a test's own, on a free loopback port, that keeps
+// nothing on disk; stopped by the test.
+
+const { spawn } = require('child_process')
+const net = require('net')
+
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+function accepts (port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+/**
+ * Starts redis-server on `port` (a free one when left out); `args` are
+ * extra command-line options. Answers { port, stop() }.
+ */
+async function startRedis ({ port, args = [] } = {}) {
+  port = port || await freePort()
+  const portArgs = args.includes('--tls-port') ? ['--port', '0'] : ['--port', String(port)]
+  const server = spawn('redis-server', [...portArgs, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+    { stdio: 'ignore' })
+  const exited = new Promise((resolve) => server.once('exit', resolve))
+  for (let i = 0; i < 50 && !(await accepts(port)); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+  if (!(await accepts(port))) {
+    server.kill()
+    throw new Error(`redis-server did not start on port ${port}`)
+  }
+  return {
+    port,
+    async stop () {
+      server.kill()
+      await exited
+    }
+  }
+}
+
+module.exports = { startRedis, freePort }
