@@ -11,61 +11,10 @@ const { spawnSync } = require('child_process')
 const { types } = require('util')
 const Redis = require('ioredis')
 const { Cache } = require('..')
+const { viaCallback, expectCacheError, rejectionOf, harness, sleep } = require('./support/harness')
 const { stores, cleanupRedis, REDIS } = require('./support/stores')
 
 const PACKAGE_DIR = path.join(__dirname, '..')
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/**
- * Calls `invoke(callback)` and resolves with the arguments of the callback.
- * The guard only turns a callback that never comes into a failure instead
- * of a hung test; it is not a speed requirement.
- */
-function viaCallback (invoke, guardMs = 4000) {
-  return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`the callback was not called within ${guardMs} ms`)), guardMs)
-    invoke((...args) => {
-      clearTimeout(guard)
-      resolve(args)
-    })
-  })
-}
-
-/** An Error (from any realm: the addon's errors are made outside jest's sandbox) with this message and code. */
-function expectCacheError (error, message, code) {
-  expect(types.isNativeError(error) || error instanceof Error).toBe(true)
-  if (message !== undefined) expect(error.message).toBe(message)
-  if (code !== undefined) expect(error.code).toBe(code)
-}
-
-function rejectionOf (promise) {
-  return promise.then(
-    (result) => { throw new Error(`expected a rejection, got ${JSON.stringify(result)}`) },
-    (error) => error
-  )
-}
-
-function harness (store, file) {
-  let caches = []
-  let count = 0
-  afterEach(async () => {
-    const open = caches
-    caches = []
-    // A close that never settles fails the test here, not as a hook timeout.
-    await Promise.all(open.map((cache) => new Promise((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error('close() did not settle within 5000 ms')), 5000)
-      cache.close().then(resolve, reject).finally(() => clearTimeout(guard))
-    })))
-  })
-  return {
-    tag: () => `${file}-${store.name}-${++count}`,
-    make (tag, extra = {}) {
-      const cache = new Cache({ ...store.options(tag), lockDuration: 10000, lockRetry: 100, ...extra })
-      caches.push(cache)
-      return cache
-    }
-  }
-}
 
 /** Runs `body` in a fresh Node process with `cache` built from `options`; answers spawnSync's result. */
 function runInChild (options, body) {
@@ -272,22 +221,44 @@ describe.each(stores)('errors on the $name store', (store) => {
       expect(fs.existsSync(file)).toBe(false)
     })
 
-    test.each(BAD_CALLBACKS)('close with a callback that is %s throws and leaves the cache open and working', async (_, callback) => {
-      const cache = make(tag())
-      expect(() => cache.close(callback)).toThrow(TypeError)
-      // Several calls in a row, including ones that wait (file I/O): each one
-      // must still be answered.
+    // In a child process, for the same reason as the closed-cache test.
+    test.each(BAD_CALLBACKS)('close with a callback that is %s throws and leaves the cache open and working', (_, callback) => {
       const file = tmpFile('after-refused-close')
-      for (let round = 0; round < 3; round++) {
-        expect(await viaCallback((done) => cache.save(`k${round}`, round, done))).toEqual([null, true])
-        expect(await viaCallback((done) => cache.dumpWrite(file, done))).toEqual([null, round + 1])
-        const [error, value] = await viaCallback((done) => cache.load(`k${round}`, done))
-        expect(error).toBeNull()
-        expect(value).toBe(round)
-        expect(await viaCallback((done) => cache.size(done))).toEqual([null, round + 1])
-      }
-      // and it can still be closed properly
-      expect(await viaCallback((done) => cache.close(done))).toEqual([null, true])
+      const child = runInChild(store.options(tag()), `
+        const answers = []
+        const report = () => { console.log(JSON.stringify(answers)); process.exit(0) }
+        setTimeout(() => { answers.push('no answer within 3 s'); report() }, 3000)
+        try {
+          cache.close(${JSON.stringify(callback)})
+          answers.push('close did not throw')
+        } catch (error) {
+          answers.push('close threw ' + error.name)
+        }
+        // Calls in a row, including ones that wait (file I/O): each must be answered.
+        const step = (round) => {
+          if (round === 3) return cache.close((error, closed) => { answers.push('closed ' + error + ' ' + closed); report() })
+          cache.save('k' + round, round, (error, saved) => {
+            answers.push('save ' + error + ' ' + saved)
+            cache.dumpWrite(${JSON.stringify(file)}, (error, count) => {
+              answers.push('dumpWrite ' + error + ' ' + count)
+              cache.load('k' + round, (error, value) => {
+                answers.push('load ' + error + ' ' + value)
+                step(round + 1)
+              })
+            })
+          })
+        }
+        step(0)
+      `)
+      expect(child.stderr).toBe('')
+      expect(child.status).toBe(0)
+      expect(JSON.parse(child.stdout.trim().split('\n').pop())).toEqual([
+        'close threw TypeError',
+        'save null true', 'dumpWrite null 1', 'load null 0',
+        'save null true', 'dumpWrite null 2', 'load null 1',
+        'save null true', 'dumpWrite null 3', 'load null 2',
+        'closed null true'
+      ])
     })
   })
 
@@ -305,35 +276,56 @@ describe.each(stores)('errors on the $name store', (store) => {
   })
 
   describe('a closed cache', () => {
-    const methods = [
-      ['save', (cache, ...done) => cache.save('k', 1, ...done)],
-      ['load', (cache, ...done) => cache.load('k', ...done)],
-      ['destroy', (cache, ...done) => cache.destroy('k', ...done)],
-      ['lock', (cache, ...done) => cache.lock('k', ...done)],
-      ['unlock', (cache, ...done) => cache.unlock('k', ...done)],
-      ['checkLock', (cache, ...done) => cache.checkLock('k', null, ...done)],
-      ['locks', (cache, ...done) => cache.locks(...done)],
-      ['keys', (cache, ...done) => cache.keys(...done)],
-      ['size', (cache, ...done) => cache.size(...done)],
-      ['clear', (cache, ...done) => cache.clear(...done)],
-      ['dumpWrite', (cache, ...done) => cache.dumpWrite(tmpFile('closed-write'), ...done)],
-      ['dumpRead', (cache, ...done) => {
-        const file = tmpFile('closed-read') // a good (empty) dump, so only the closing can fail it
-        fs.writeFileSync(file, '{}')
-        return cache.dumpRead(file, ...done)
-      }],
-      ['push', (cache, ...done) => cache.push('q', 1, ...done)],
-      ['pop', (cache, ...done) => cache.pop('q', ...done)],
-      ['listLength', (cache, ...done) => cache.listLength('q', ...done)]
-    ]
-
-    test.each(methods)('%s answers CACHE_CLOSED, in the callback and as a rejection', async (_, call) => {
-      const cache = make(tag())
-      await cache.save('k', 1)
-      expect(await viaCallback((done) => cache.close(done))).toEqual([null, true])
-      const [error] = await viaCallback((done) => call(cache, done))
-      expectCacheError(error, undefined, 'CACHE_CLOSED')
-      expectCacheError(await rejectionOf(call(cache)), undefined, 'CACHE_CLOSED')
+    // Run in a child process: a call that is never answered would otherwise
+    // keep this jest process alive. The child reports what each call answered
+    // and, after a deadline, which never answered.
+    test('every method answers CACHE_CLOSED, in the callback and as a rejection', () => {
+      const dump = tmpFile('closed-read')
+      fs.writeFileSync(dump, '{}') // a good (empty) dump, so only the closing can fail dumpRead
+      const child = runInChild(store.options(tag()), `
+        const calls = {
+          save: (done) => cache.save('k', 1, done),
+          load: (done) => cache.load('k', done),
+          destroy: (done) => cache.destroy('k', done),
+          lock: (done) => cache.lock('k', done),
+          unlock: (done) => cache.unlock('k', done),
+          checkLock: (done) => cache.checkLock('k', null, done),
+          locks: (done) => cache.locks(done),
+          keys: (done) => cache.keys(done),
+          size: (done) => cache.size(done),
+          clear: (done) => cache.clear(done),
+          dumpWrite: (done) => cache.dumpWrite(${JSON.stringify(tmpFile('closed-write'))}, done),
+          dumpRead: (done) => cache.dumpRead(${JSON.stringify(dump)}, done),
+          push: (done) => cache.push('q', 1, done),
+          pop: (done) => cache.pop('q', done),
+          listLength: (done) => cache.listLength('q', done)
+        }
+        const answers = {}
+        for (const name of Object.keys(calls)) {
+          answers[name + ' (callback)'] = 'never answered'
+          answers[name + ' (promise)'] = 'never answered'
+        }
+        const report = () => { console.log(JSON.stringify(answers)); process.exit(0) }
+        setTimeout(report, 3000)
+        let left = Object.keys(answers).length
+        const answered = (name, outcome) => { answers[name] = outcome; if (--left === 0) report() }
+        cache.save('k', 1, () => cache.close((error, closed) => {
+          answers.close = [error, closed]
+          for (const [name, call] of Object.entries(calls)) {
+            call((error) => answered(name + ' (callback)', error ? error.code : 'no error'))
+            call().then(() => 'resolved', (error) => error.code).then((outcome) => answered(name + ' (promise)', outcome))
+          }
+        }))
+      `)
+      expect(child.stderr).toBe('')
+      expect(child.status).toBe(0)
+      const answers = JSON.parse(child.stdout.trim().split('\n').pop())
+      const expected = { close: [null, true] }
+      for (const name of ['save', 'load', 'destroy', 'lock', 'unlock', 'checkLock', 'locks', 'keys', 'size', 'clear', 'dumpWrite', 'dumpRead', 'push', 'pop', 'listLength']) {
+        expected[name + ' (callback)'] = 'CACHE_CLOSED'
+        expected[name + ' (promise)'] = 'CACHE_CLOSED'
+      }
+      expect(answers).toEqual(expected)
     })
 
     test('closing twice is fine, in both forms', async () => {

@@ -6,64 +6,10 @@
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const { types } = require('util')
 const Redis = require('ioredis')
-const { Cache } = require('..')
+const { viaCallback, expectCacheError, rejectionOf, harness, sleepUntil } = require('./support/harness')
 const { stores, cleanupRedis, REDIS } = require('./support/stores')
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const sleepUntil = (since, ms) => sleep(Math.max(0, since + ms - Date.now()))
-
-/**
- * Calls `invoke(callback)` and resolves with the arguments of the callback.
- * The guard only turns a callback that never comes into a failure instead
- * of a hung test; it is not a speed requirement.
- */
-function viaCallback (invoke, guardMs = 4000) {
-  return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`the callback was not called within ${guardMs} ms`)), guardMs)
-    invoke((...args) => {
-      clearTimeout(guard)
-      resolve(args)
-    })
-  })
-}
-
-/** An Error (from any realm: the addon's errors are made outside jest's sandbox) with this message and code. */
-function expectCacheError (error, message, code) {
-  expect(types.isNativeError(error) || error instanceof Error).toBe(true)
-  if (message !== undefined) expect(error.message).toBe(message)
-  if (code !== undefined) expect(error.code).toBe(code)
-}
-
-function rejectionOf (promise) {
-  return promise.then(
-    (result) => { throw new Error(`expected a rejection, got ${JSON.stringify(result)}`) },
-    (error) => error
-  )
-}
-
-function harness (store, file) {
-  let caches = []
-  let count = 0
-  afterEach(async () => {
-    const open = caches
-    caches = []
-    // A close that never settles fails the test here, not as a hook timeout.
-    await Promise.all(open.map((cache) => new Promise((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error('close() did not settle within 5000 ms')), 5000)
-      cache.close().then(resolve, reject).finally(() => clearTimeout(guard))
-    })))
-  })
-  return {
-    tag: () => `${file}-${store.name}-${++count}`,
-    make (tag, extra = {}) {
-      const cache = new Cache({ ...store.options(tag), lockDuration: 10000, lockRetry: 100, ...extra })
-      caches.push(cache)
-      return cache
-    }
-  }
-}
 
 afterAll(cleanupRedis)
 

@@ -1,0 +1,81 @@
+'use strict'
+
+// What the behaviour suites (cache-*.test.js) share: building caches that
+// are closed after each test, waiting for callbacks, checking errors.
+
+const { Cache } = require('../..')
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Sleeps until `ms` after `since` (a Date.now() value). */
+const sleepUntil = (since, ms) => sleep(Math.max(0, since + ms - Date.now()))
+
+/**
+ * Calls `invoke(callback)` and resolves with the arguments of the callback.
+ * The guard only turns a callback that never comes into a failure instead
+ * of a hung test; it is not a speed requirement.
+ */
+function viaCallback (invoke, guardMs = 4000) {
+  return new Promise((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error(`the callback was not called within ${guardMs} ms`)), guardMs)
+    invoke((...args) => {
+      clearTimeout(guard)
+      resolve(args)
+    })
+  })
+}
+
+/** An Error of the test's own realm, with this message and code (each when given). */
+function expectCacheError (error, message, code) {
+  expect(error).toBeInstanceOf(Error)
+  if (message !== undefined) expect(error.message).toBe(message)
+  if (code !== undefined) expect(error.code).toBe(code)
+}
+
+function rejectionOf (promise) {
+  return promise.then(
+    (result) => { throw new Error(`expected a rejection, got ${JSON.stringify(result)}`) },
+    (error) => error
+  )
+}
+
+/** load through the callback answers this error and four nulls. */
+async function expectLoadError (cache, key, message, code) {
+  const args = await viaCallback((done) => cache.load(key, done))
+  expect(args).toHaveLength(5)
+  expectCacheError(args[0], message, code)
+  expect(args.slice(1)).toEqual([null, null, null, null])
+}
+
+/** load through the promise rejects with this error. */
+async function expectLoadRejects (cache, key, message, code) {
+  expectCacheError(await rejectionOf(cache.load(key)), message, code)
+}
+
+/**
+ * Per describe block: `make(tag, extra)` builds a cache on `store` (caches
+ * with the same tag share data), closed after each test; `tag()` gives a
+ * fresh tag.
+ */
+function harness (store, file) {
+  let caches = []
+  let count = 0
+  afterEach(async () => {
+    const open = caches
+    caches = []
+    // A close that never settles fails the test here, not as a hook timeout.
+    await Promise.all(open.map((cache) => new Promise((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error('close() did not settle within 5000 ms')), 5000)
+      cache.close().then(resolve, reject).finally(() => clearTimeout(guard))
+    })))
+  })
+  return {
+    tag: () => `${file}-${store.name}-${++count}`,
+    make (tag, extra = {}) {
+      const cache = new Cache({ ...store.options(tag), lockDuration: 10000, lockRetry: 100, ...extra })
+      caches.push(cache)
+      return cache
+    }
+  }
+}
+
+module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, harness }
