@@ -26,7 +26,7 @@ function runInChild (options, body) {
   return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 })
 }
 
-afterAll(cleanupRedis)
+afterAll(() => cleanupRedis())
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-errors-'))
 afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }))

@@ -10,7 +10,7 @@ const { viaCallback, harness, expectLoadError, expectLoadRejects, sleep, sleepUn
 const { stores, cleanupRedis, REDIS } = require('./support/stores')
 
 
-afterAll(cleanupRedis)
+afterAll(() => cleanupRedis())
 
 describe.each(stores)('expiry on the $name store', (store) => {
   const { tag, make } = harness(store, 'expiry')

@@ -11,7 +11,7 @@ const { viaCallback, expectCacheError, rejectionOf, harness, sleepUntil } = requ
 const { stores, cleanupRedis, REDIS } = require('./support/stores')
 
 
-afterAll(cleanupRedis)
+afterAll(() => cleanupRedis())
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-lists-dump-'))
 afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }))

@@ -8,7 +8,7 @@ const { viaCallback, expectCacheError, rejectionOf, harness, sleepUntil } = requ
 const { stores, cleanupRedis } = require('./support/stores')
 
 
-afterAll(cleanupRedis)
+afterAll(() => cleanupRedis())
 
 describe.each(stores)('locks on the $name store', (store) => {
   const { tag, make } = harness(store, 'locks')

@@ -11,7 +11,7 @@ const Redis = require('ioredis')
 const { viaCallback, expectCacheError, harness } = require('./support/harness')
 const { stores, cleanupRedis, REDIS } = require('./support/stores')
 
-afterAll(cleanupRedis)
+afterAll(() => cleanupRedis())
 
 const tmpFiles = []
 afterAll(() => { for (const file of tmpFiles) fs.rmSync(file, { force: true }) })

@@ -11,7 +11,7 @@ const fakeredis = require('fakeredis')
 const { Cache } = require('..')
 const initializer = require('../initializer')
 
-const RUN = `${process.pid}-${Date.now().toString(36)}`
+const { RUN, cleanupRedis } = require('./support/stores')
 const REDIS_DB = 11
 const REDIS = { host: '127.0.0.1', port: 6379, db: REDIS_DB }
 
@@ -62,16 +62,7 @@ async function withRedis (work, db = REDIS_DB) {
 afterAll(async () => {
   for (const cache of built) await cache.close()
   // Database 0 too: a config whose database is lost would have written there.
-  for (const db of [REDIS_DB, 0]) {
-    await withRedis(async (redis) => {
-      let cursor = '0'
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `test:${RUN}:*`, 'COUNT', 1000)
-        if (keys.length) await redis.del(...keys)
-        cursor = next
-      } while (cursor !== '0')
-    }, db)
-  }
+  for (const db of [REDIS_DB, 0]) await cleanupRedis(db)
 })
 
 describe('its place in actionhero 16 boot order', () => {

@@ -19,9 +19,9 @@ const stores = [
   { name: 'redis', options: (tag) => ({ ...prefixes(tag), redis: { ...REDIS } }) }
 ]
 
-/** Deletes every Redis key this test run made. */
-async function cleanupRedis () {
-  const redis = new Redis({ ...REDIS, lazyConnect: true })
+/** Deletes every Redis key this test run made (in database 0, or `db`). */
+async function cleanupRedis (db = REDIS.db) {
+  const redis = new Redis({ ...REDIS, db, lazyConnect: true })
   try {
     await redis.connect()
     let cursor = '0'
