@@ -16,7 +16,7 @@ use napi_derive::napi;
 use crate::cache::{Cache, CacheResult, Caller};
 use crate::calls::{Calls, OnSettled, Settled};
 use crate::store::memory::MemoryStore;
-use crate::store::redis::{RedisConfig, RedisStore};
+use crate::store::redis::{RedisConfig, RedisOptions, RedisStore};
 use crate::store::Store;
 
 /// Where the cache keeps its data, as `index.js` reads it from the options.
@@ -97,16 +97,16 @@ impl NativeCache {
     // Both stores start tasks or timers, which need the runtime's context.
     let store: Arc<dyn Store> = within_runtime_if_available(|| match store.memory {
       Some(name) => Ok(MemoryStore::shared(&name) as Arc<dyn Store>),
-      None => RedisConfig::from_options(
-        store.url.as_deref(),
-        store.host,
-        store.port,
-        store.username,
-        store.password,
-        store.db,
-        store.connect_timeout_ms,
-        store.command_timeout_ms,
-      )
+      None => RedisConfig::from_options(RedisOptions {
+        url: store.url,
+        host: store.host,
+        port: store.port,
+        username: store.username,
+        password: store.password,
+        db: store.db,
+        connect_timeout_ms: store.connect_timeout_ms,
+        command_timeout_ms: store.command_timeout_ms,
+      })
       .and_then(RedisStore::new)
       .map(|redis| Arc::new(redis) as Arc<dyn Store>),
     })

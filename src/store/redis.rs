@@ -27,43 +27,46 @@ pub struct RedisConfig {
   command_timeout: Duration,
 }
 
+/// What actionhero users write: a `redis://` or `rediss://` URL, or host,
+/// port, credentials and database number (a database given beside a URL wins).
+#[derive(Default)]
+pub struct RedisOptions {
+  pub url: Option<String>,
+  pub host: Option<String>,
+  pub port: Option<u32>,
+  pub username: Option<String>,
+  pub password: Option<String>,
+  pub db: Option<i64>,
+  pub connect_timeout_ms: Option<f64>,
+  pub command_timeout_ms: Option<f64>,
+}
+
 impl RedisConfig {
-  /// From what actionhero users write: a `redis://` URL, or host, port,
-  /// credentials and database number (a database given beside a URL wins).
-  #[allow(clippy::too_many_arguments)]
-  pub fn from_options(
-    url: Option<&str>,
-    host: Option<String>,
-    port: Option<u32>,
-    username: Option<String>,
-    password: Option<String>,
-    db: Option<i64>,
-    connect_timeout_ms: Option<f64>,
-    command_timeout_ms: Option<f64>,
-  ) -> Result<Self, CacheError> {
+  pub fn from_options(options: RedisOptions) -> Result<Self, CacheError> {
     let invalid = |e: redis::RedisError| CacheError::InvalidArgument(format!("invalid Redis options: {e}"));
-    let info = match url {
-      Some(url) => url.into_connection_info().map_err(invalid)?,
+    let info = match options.url {
+      Some(url) => url.as_str().into_connection_info().map_err(invalid)?,
       None => {
-        let port = u16::try_from(port.unwrap_or(6379))
-          .map_err(|_| CacheError::InvalidArgument(format!("invalid Redis port {port:?}")))?;
-        ConnectionAddr::Tcp(host.unwrap_or_else(|| "127.0.0.1".to_owned()), port).into_connection_info().map_err(invalid)?
+        let port = options.port.unwrap_or(6379);
+        let port = u16::try_from(port).map_err(|_| CacheError::InvalidArgument(format!("invalid Redis port {port}")))?;
+        let host = options.host.unwrap_or_else(|| "127.0.0.1".to_owned());
+        ConnectionAddr::Tcp(host, port).into_connection_info().map_err(invalid)?
       }
     };
     let mut settings = info.redis_settings().clone();
-    if let Some(username) = username {
+    if let Some(username) = options.username {
       settings = settings.set_username(username);
     }
-    if let Some(password) = password.filter(|p| !p.is_empty()) {
+    if let Some(password) = options.password.filter(|p| !p.is_empty()) {
       settings = settings.set_password(password);
     }
-    if let Some(db) = db {
+    if let Some(db) = options.db {
       settings = settings.set_db(db);
     }
     Ok(RedisConfig {
       info: info.set_redis_settings(settings),
-      connect_timeout: timeout_option("connectTimeoutMS", connect_timeout_ms)?,
-      command_timeout: timeout_option("commandTimeoutMS", command_timeout_ms)?,
+      connect_timeout: timeout_option("connectTimeoutMS", options.connect_timeout_ms)?,
+      command_timeout: timeout_option("commandTimeoutMS", options.command_timeout_ms)?,
     })
   }
 }
@@ -429,13 +432,21 @@ mod tests {
 
   #[test]
   fn options_build_a_connection() {
-    let config = RedisConfig::from_options(None, None, Some(6380), None, Some("pw".into()), Some(3), None, Some(250.0)).unwrap();
+    let options = RedisOptions {
+      port: Some(6380),
+      password: Some("pw".into()),
+      db: Some(3),
+      command_timeout_ms: Some(250.0),
+      ..RedisOptions::default()
+    };
+    let config = RedisConfig::from_options(options).unwrap();
     assert_eq!(config.info.redis_settings().db(), 3);
     assert_eq!(config.info.redis_settings().password(), Some("pw"));
     assert_eq!(config.command_timeout, Duration::from_millis(250));
-    let from_url = RedisConfig::from_options(Some("redis://h:7000/2"), None, None, None, None, None, None, None).unwrap();
-    assert_eq!(from_url.info.redis_settings().db(), 2);
-    assert!(RedisConfig::from_options(None, None, Some(70000), None, None, None, None, None).is_err());
-    assert!(RedisConfig::from_options(None, None, None, None, None, None, Some(-1.0), None).is_err());
+    let url = RedisOptions { url: Some("redis://h:7000/2".into()), ..RedisOptions::default() };
+    assert_eq!(RedisConfig::from_options(url).unwrap().info.redis_settings().db(), 2);
+    assert!(RedisConfig::from_options(RedisOptions { port: Some(70000), ..RedisOptions::default() }).is_err());
+    let negative = RedisOptions { connect_timeout_ms: Some(-1.0), ..RedisOptions::default() };
+    assert!(RedisConfig::from_options(negative).is_err());
   }
 }
