@@ -151,11 +151,16 @@ impl Calls {
     }
   }
 
-  /// Hands every queued call to the runtime.
+  /// Hands every queued call to the runtime, as one task: one wake-up of
+  /// the runtime, one task to schedule, however many calls the tick made.
   pub fn flush(&self) {
-    let jobs = mem::take(&mut *lock(&self.queued));
-    for job in jobs {
-      napi::bindgen_prelude::spawn(job);
+    let mut jobs = mem::take(&mut *lock(&self.queued));
+    match jobs.len() {
+      0 => {}
+      1 => drop(napi::bindgen_prelude::spawn(jobs.remove(0))),
+      _ => drop(napi::bindgen_prelude::spawn(async move {
+        futures_util::future::join_all(jobs).await;
+      })),
     }
   }
 
