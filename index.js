@@ -205,11 +205,9 @@ const loaded = {
   },
   errorResults: [null, null, null, null]
 }
-const popped = {
-  callback: (item) => [item === null || item === undefined ? undefined : JSON.parse(item)],
-  promise: (item) => (item === null || item === undefined ? undefined : JSON.parse(item)),
-  errorResults: []
-}
+// pop answers the item's JSON text, or null for an empty list.
+const parseItem = (item) => (item === null ? undefined : JSON.parse(item))
+const popped = { callback: (item) => [parseItem(item)], promise: parseItem, errorResults: [] }
 
 // Calls still under way on the runtime, by id, across all caches. Ids and
 // the dispatcher are module-wide so that no native object holds a reference
