@@ -16,8 +16,8 @@ use crate::store::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Loaded, Refresh
 
 pub type CacheResult<T> = Result<T, CacheError>;
 
-/// The per-call settings that actionhero keeps as writable properties
-/// (`api.cache.lockName = …` between calls), so they travel with each call.
+/// The settings actionhero keeps as writable properties (`api.cache.lockName
+/// = …` between calls): each call runs with them as they were when it started.
 #[derive(Clone, Debug)]
 pub struct Caller {
   pub lock_name: String,
