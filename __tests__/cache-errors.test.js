@@ -9,10 +9,9 @@ const os = require('os')
 const path = require('path')
 const { spawnSync } = require('child_process')
 const { types } = require('util')
-const Redis = require('ioredis')
 const { Cache } = require('..')
-const { viaCallback, expectCacheError, rejectionOf, harness, sleep } = require('./support/harness')
-const { stores, cleanupRedis, REDIS } = require('./support/stores')
+const { viaCallback, expectCacheError, rejectionOf, harness, sleep, redisHarness } = require('./support/harness')
+const { stores, cleanupRedis } = require('./support/stores')
 
 const PACKAGE_DIR = path.join(__dirname, '..')
 
@@ -493,11 +492,7 @@ describe.each(stores)('errors on the $name store', (store) => {
 })
 
 describe('corrupt entries (Redis)', () => {
-  const redisStore = stores.find((store) => store.name === 'redis')
-  const { tag, make } = harness(redisStore, 'corrupt')
-  let redis
-  beforeAll(() => { redis = new Redis({ ...REDIS }) })
-  afterAll(() => redis.disconnect())
+  const { tag, make, redis } = redisHarness('corrupt')
 
   const corrupt = [
     ['text that is not JSON', 'not json'],

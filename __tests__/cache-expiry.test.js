@@ -5,9 +5,8 @@
 // and load's expireTimeMS option. Every wait keeps a wide margin from the
 // boundary it checks.
 
-const Redis = require('ioredis')
-const { viaCallback, harness, expectLoadError, expectLoadRejects, sleep, sleepUntil } = require('./support/harness')
-const { stores, cleanupRedis, REDIS } = require('./support/stores')
+const { viaCallback, harness, expectLoadError, expectLoadRejects, sleep, sleepUntil, redisHarness } = require('./support/harness')
+const { stores, cleanupRedis } = require('./support/stores')
 
 
 afterAll(() => cleanupRedis())
@@ -109,11 +108,7 @@ describe.each(stores)('expiry on the $name store', (store) => {
 })
 
 describe('expiry as Redis holds it', () => {
-  const redisStore = stores.find((store) => store.name === 'redis')
-  const { tag, make } = harness(redisStore, 'expiry-raw')
-  let redis
-  beforeAll(() => { redis = new Redis({ ...REDIS }) })
-  afterAll(() => redis.disconnect())
+  const { tag, make, redis } = redisHarness('expiry-raw')
 
   test('lifetimes are ceil(ms / 1000) seconds, at least one', async () => {
     const cache = make(tag())

@@ -6,9 +6,8 @@
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const Redis = require('ioredis')
-const { viaCallback, expectCacheError, rejectionOf, harness, sleepUntil } = require('./support/harness')
-const { stores, cleanupRedis, REDIS } = require('./support/stores')
+const { viaCallback, expectCacheError, rejectionOf, harness, sleepUntil, redisHarness } = require('./support/harness')
+const { stores, cleanupRedis } = require('./support/stores')
 
 
 afterAll(() => cleanupRedis())
@@ -322,11 +321,7 @@ describe.each(stores)('dump files on the $name store', (store) => {
 })
 
 describe('dump files and Redis', () => {
-  const redisStore = stores.find((store) => store.name === 'redis')
-  const { tag, make } = harness(redisStore, 'dump-raw')
-  let redis
-  beforeAll(() => { redis = new Redis({ ...REDIS }) })
-  afterAll(() => redis.disconnect())
+  const { tag, make, redis } = redisHarness('dump-raw')
 
   test('dumpRead writes the envelope text as is, with the remaining lifetime in whole seconds', async () => {
     const cache = make(tag())

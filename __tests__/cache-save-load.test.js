@@ -7,9 +7,8 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { types } = require('util')
-const Redis = require('ioredis')
-const { viaCallback, expectCacheError, harness } = require('./support/harness')
-const { stores, cleanupRedis, REDIS } = require('./support/stores')
+const { viaCallback, expectCacheError, harness, redisHarness } = require('./support/harness')
+const { stores, cleanupRedis } = require('./support/stores')
 
 afterAll(() => cleanupRedis())
 
@@ -249,11 +248,7 @@ describe.each(stores)('save and load on the $name store', (store) => {
 })
 
 describe('the envelope as Redis holds it', () => {
-  const redisStore = stores.find((store) => store.name === 'redis')
-  const { tag, make } = harness(redisStore, 'save-load-raw')
-  let redis
-  beforeAll(() => { redis = new Redis({ ...REDIS }) })
-  afterAll(() => redis.disconnect())
+  const { tag, make, redis } = redisHarness('save-load-raw')
 
   test('an entry is a JSON string at <cachePrefix><key>, with a whole-second TTL or none', async () => {
     const cache = make(tag())

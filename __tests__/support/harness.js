@@ -3,7 +3,9 @@
 // What the behaviour suites (cache-*.test.js) share: building caches that
 // are closed after each test, waiting for callbacks, checking errors.
 
+const Redis = require('ioredis')
 const { Cache } = require('../..')
+const { stores, REDIS } = require('./stores')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Sleeps until `ms` after `since` (a Date.now() value). */
@@ -78,4 +80,11 @@ function harness (store, file) {
   }
 }
 
-module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, harness }
+/** For blocks that look at Redis itself: a harness on the Redis store, and a raw client. */
+function redisHarness (file) {
+  const redis = new Redis({ ...REDIS, lazyConnect: true })
+  afterAll(() => redis.disconnect())
+  return { ...harness(stores.find((store) => store.name === 'redis'), file), redis }
+}
+
+module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, harness, redisHarness }
