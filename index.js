@@ -5,6 +5,7 @@
 // hands each outcome to a Node-style callback or a Promise. Cache semantics
 // live in Rust (src/cache.rs).
 
+const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const crypto = require('crypto')
@@ -21,18 +22,16 @@ const DEFAULTS = {
   lockRetry: 100
 }
 
+/** The binary built for this platform (the napi-rs naming, as `npm run build` writes it). */
 function loadNative () {
   const { platform, arch } = process
-  let abi = ''
-  if (platform === 'linux') abi = process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl'
-  if (platform === 'win32') abi = '-msvc'
-  const file = path.join(__dirname, `actionhero-native-cache.${platform}-${arch}${abi}.node`)
-  try {
-    return require(file)
-  } catch (error) {
-    error.message = `actionhero-native-cache has no usable binary for ${platform}-${arch}${abi} (${file}): ${error.message}`
-    throw error
+  const abis = { linux: ['-gnu', '-musl'], win32: ['-msvc'] }[platform] || ['']
+  const files = abis.map((abi) => path.join(__dirname, `actionhero-native-cache.${platform}-${arch}${abi}.node`))
+  const file = files.find((candidate) => fs.existsSync(candidate))
+  if (file === undefined) {
+    throw new Error(`actionhero-native-cache has no binary for ${platform}-${arch}: none of ${files.join(', ')} (build it with \`npm run build\`)`)
   }
+  return require(file)
 }
 
 const NOT_SUPPORTED = 'the cache connects to one Redis server, by host and port or a redis:// URL; ' +
