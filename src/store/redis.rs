@@ -122,31 +122,26 @@ impl RedisStore {
     }
   }
 
+  /// SCAN, not KEYS: it never blocks the server for long. Each step is one
+  /// exchange with its own deadline, so a large key space takes as many
+  /// steps as it needs. Keys may come back twice, hence the set.
   async fn scan(&self, prefix: &str) -> StoreResult<Vec<String>> {
     let pattern = format!("{}*", escape_glob(prefix));
-    self
-      .run(|mut connection| async move {
-        let mut keys = HashSet::new();
-        let mut cursor: u64 = 0;
-        // SCAN, not KEYS: it never blocks the server for long. Keys may
-        // come back twice, hence the set.
-        loop {
-          let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(BATCH)
-            .query_async(&mut connection)
-            .await?;
-          keys.extend(batch);
-          if next == 0 {
-            return Ok(keys.into_iter().collect());
-          }
-          cursor = next;
-        }
-      })
-      .await
+    let mut keys = HashSet::new();
+    let mut cursor: u64 = 0;
+    loop {
+      let pattern = &pattern;
+      let (next, batch): (u64, Vec<String>) = self
+        .run(|mut c| async move {
+          redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(BATCH).query_async(&mut c).await
+        })
+        .await?;
+      keys.extend(batch);
+      if next == 0 {
+        return Ok(keys.into_iter().collect());
+      }
+      cursor = next;
+    }
   }
 }
 
