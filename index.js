@@ -138,11 +138,20 @@ function optionalMs (name, value) {
   return checkMs(name, value)
 }
 
+// JavaScript's Date range: beyond any real lifetime, and no clock or Redis
+// arithmetic on it overflows.
+const MAX_MS = 8.64e15
+
 function checkMs (name, value) {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new TypeError(`${name} must be a finite number of milliseconds, got ${describe(value)}`)
+  if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > MAX_MS) {
+    throw new TypeError(`${name} must be a finite number of milliseconds within ±${MAX_MS}, got ${describe(value)}`)
   }
   return value
+}
+
+function checkPrefix (name, prefix) {
+  if (typeof prefix !== 'string') throw new TypeError(`${name} must be a string, got ${describe(prefix)}`)
+  return prefix
 }
 
 function checkLockName (name) {
@@ -171,20 +180,16 @@ function describe (value) {
 }
 
 /**
- * A value's JSON text, or an Error when JSON cannot carry it. `undefined`
- * is stored as null, as the `value` of a JSON envelope cannot be undefined.
+ * A value's JSON text, undefined for a value JSON.stringify leaves out of
+ * an object (undefined, a function, a symbol: actionhero's envelope then
+ * has no `value`), or an Error when JSON cannot carry it (BigInt, a cycle).
  */
 function toJson (value) {
-  let json
   try {
-    json = JSON.stringify(value === undefined ? null : value)
+    return JSON.stringify(value)
   } catch (error) {
     return withCode(new Error(`value cannot be stored as JSON: ${error.message}`), 'VALUE_NOT_SERIALIZABLE')
   }
-  if (json === undefined) {
-    return withCode(new Error(`value cannot be stored as JSON: ${describe(value)}`), 'VALUE_NOT_SERIALIZABLE')
-  }
-  return json
 }
 
 function withCode (error, code) {
@@ -194,18 +199,24 @@ function withCode (error, code) {
 
 // How each call's result reaches the caller.
 const single = { callback: (result) => [result], promise: (result) => result, errorResults: [] }
-// load answers the JSON array [value, expireTimestamp, createdAt, lastReadAt].
+// push and clear: actionhero 16 calls back with the error alone; 18+ resolves true.
+const noResult = { callback: () => [], promise: (result) => result, errorResults: [] }
+// load answers the JSON array [expireTimestamp, createdAt, lastReadAt, value],
+// without the value when the entry has none (it reads as undefined).
 const loaded = {
-  callback: (json) => JSON.parse(json),
+  callback: (json) => {
+    const [expireTimestamp, createdAt, lastReadAt, value] = JSON.parse(json)
+    return [value, expireTimestamp, createdAt, lastReadAt]
+  },
   // As actionhero 18+ resolves it.
   promise: (json, key) => {
-    const [value, expireTimestamp, createdAt, lastReadAt] = JSON.parse(json)
+    const [expireTimestamp, createdAt, lastReadAt, value] = JSON.parse(json)
     return { key, value, expireTimestamp, createdAt, lastReadAt }
   },
   errorResults: [null, null, null, null]
 }
-// pop answers the item's JSON text, or null for an empty list.
-const parseItem = (item) => (item === null ? undefined : JSON.parse(item))
+// pop answers the stored item, `{"data": …}`, or null for an empty list.
+const parseItem = (item) => (item === null ? undefined : JSON.parse(item).data)
 const popped = { callback: (item) => [parseItem(item)], promise: parseItem, errorResults: [] }
 
 // Calls still under way on the runtime, by id, across all caches. Ids and
@@ -244,36 +255,31 @@ class Cache {
   #pending = 0 // this cache's calls under way
   #flushQueued = false
   #closing = false
-  #cachePrefix
-  #lockPrefix
   #caller
 
   constructor (options = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
-    this.#cachePrefix = String(options.cachePrefix ?? DEFAULTS.cachePrefix)
-    this.#lockPrefix = String(options.lockPrefix ?? DEFAULTS.lockPrefix)
     this.#caller = {
+      cachePrefix: String(options.cachePrefix ?? DEFAULTS.cachePrefix),
+      lockPrefix: String(options.lockPrefix ?? DEFAULTS.lockPrefix),
       lockName: checkLockName(options.lockName ?? defaultLockName()),
       lockDuration: checkMs('lockDuration', options.lockDuration ?? DEFAULTS.lockDuration),
       lockRetry: checkMs('lockRetry', options.lockRetry ?? DEFAULTS.lockRetry)
     }
     // Error messages go through this when set (actionhero's api.i18n.localize).
     this.localize = options.localize
-    this.#native = new NativeCache({
-      cachePrefix: this.#cachePrefix,
-      lockPrefix: this.#lockPrefix,
-      store: storeOptions(options.redis),
-      caller: this.#caller
-    }, onSettled)
+    this.#native = new NativeCache({ store: storeOptions(options.redis), caller: this.#caller }, onSettled)
   }
-
-  /** actionhero's name for the entry key prefix. */
-  get redisPrefix () { return this.#cachePrefix }
-  get cachePrefix () { return this.#cachePrefix }
-  get lockPrefix () { return this.#lockPrefix }
 
   // Writable, and in force from the next call: actionhero code changes them
   // between calls (api.cache.lockName = 'otherId').
+  /** actionhero's name for the entry key prefix. */
+  get redisPrefix () { return this.#caller.cachePrefix }
+  set redisPrefix (prefix) { this.#setCaller({ cachePrefix: checkPrefix('redisPrefix', prefix) }) }
+  get cachePrefix () { return this.#caller.cachePrefix }
+  set cachePrefix (prefix) { this.#setCaller({ cachePrefix: checkPrefix('cachePrefix', prefix) }) }
+  get lockPrefix () { return this.#caller.lockPrefix }
+  set lockPrefix (prefix) { this.#setCaller({ lockPrefix: checkPrefix('lockPrefix', prefix) }) }
   get lockName () { return this.#caller.lockName }
   set lockName (name) { this.#setCaller({ lockName: checkLockName(name) }) }
   get lockDuration () { return this.#caller.lockDuration }
@@ -340,7 +346,10 @@ class Cache {
   locks (next) { return this.#plain('locks', next) }
   keys (next) { return this.#plain('keys', next) }
   size (next) { return this.#plain('size', next) }
-  clear (next) { return this.#plain('clear', next) }
+  clear (next) {
+    checkCallback(next)
+    return this.#call(noResult, next, 'clear')
+  }
   close (next) {
     checkCallback(next)
     this.#closing = true
@@ -365,8 +374,8 @@ class Cache {
     checkKey(key)
     checkCallback(next)
     const json = toJson(item)
-    if (isNativeError(json)) return this.#reply(0, json, next, single)
-    return this.#call(single, next, 'push', key, json)
+    if (isNativeError(json)) return this.#reply(0, json, next, noResult)
+    return this.#call(noResult, next, 'push', key, json)
   }
 
   pop (key, next) {
@@ -379,6 +388,16 @@ class Cache {
     checkKey(key)
     checkCallback(next)
     return this.#call(single, next, 'listLength', key)
+  }
+
+  /**
+   * The remaining lifetime in ms of a full store key (prefix included), as
+   * Redis's PTTL answers it: -2 when missing, -1 when it does not expire.
+   */
+  pttl (storeKey, next) {
+    checkKey(storeKey)
+    checkCallback(next)
+    return this.#call(single, next, 'pttl', storeKey)
   }
 
   #plain (method, next) {

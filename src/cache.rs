@@ -5,14 +5,11 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, now_ms, Envelope, Lifetime, Loaded, Refresh, Touch};
 use crate::error::CacheError;
-use crate::store::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Loaded, Refresh, Store, Touch};
+use crate::store::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store};
 
 pub type CacheResult<T> = Result<T, CacheError>;
 
@@ -20,21 +17,35 @@ pub type CacheResult<T> = Result<T, CacheError>;
 /// = …` between calls): each call runs with them as they were when it started.
 #[derive(Clone, Debug)]
 pub struct Caller {
+  pub cache_prefix: String,
+  pub lock_prefix: String,
   pub lock_name: String,
   pub lock_duration_ms: f64,
   pub lock_retry_ms: f64,
 }
 
+impl Caller {
+  fn entry_key(&self, key: &str) -> String {
+    [&self.cache_prefix, key].concat()
+  }
+
+  fn lock_key(&self, key: &str) -> String {
+    [&self.lock_prefix, key].concat()
+  }
+
+  fn entry_keys(&self, key: &str) -> EntryKeys {
+    EntryKeys { entry: self.entry_key(key), lock: self.lock_key(key) }
+  }
+}
+
 pub struct Cache {
   store: Arc<dyn Store>,
-  cache_prefix: String,
-  lock_prefix: String,
   closed: AtomicBool,
 }
 
 impl Cache {
-  pub fn new(store: Arc<dyn Store>, cache_prefix: String, lock_prefix: String) -> Self {
-    Cache { store, cache_prefix, lock_prefix, closed: AtomicBool::new(false) }
+  pub fn new(store: Arc<dyn Store>) -> Self {
+    Cache { store, closed: AtomicBool::new(false) }
   }
 
   /// Whether calls usually finish without waiting (see
@@ -52,18 +63,18 @@ impl Cache {
     Ok(&*self.store)
   }
 
+  /// `value_json` None is a value JSON leaves out (`undefined`).
   pub async fn save(
     &self,
     key: &str,
-    value_json: &str,
+    value_json: Option<&str>,
     expire_ms: Option<f64>,
     caller: &Caller,
   ) -> CacheResult<bool> {
-    let expire_ms = finite("expireTimeMS", expire_ms)?;
+    let expire_ms = checked_ms("expireTimeMS", expire_ms)?;
     let now = now_ms();
     let text = envelope::encode(value_json, expire_ms.map(|ms| now + ms), Some(now), None);
-    let ttl = expire_ms.map(lifetime_secs);
-    match self.store()?.save(&self.entry_keys(key), &caller.lock_name, text, ttl).await? {
+    match self.store()?.save(&caller.entry_keys(key), &caller.lock_name, text, save_lifetime(expire_ms)).await? {
       Guarded::Done(()) => Ok(true),
       Guarded::Locked => Err(CacheError::Locked),
     }
@@ -79,11 +90,11 @@ impl Cache {
     retry_ms: Option<f64>,
     caller: &Caller,
   ) -> CacheResult<Loaded> {
-    let expire_ms = finite("expireTimeMS", expire_ms)?.filter(|ms| *ms != 0.0);
-    let keys = self.entry_keys(key);
+    let expire_ms = checked_ms("expireTimeMS", expire_ms)?.filter(|ms| *ms != 0.0);
+    let keys = caller.entry_keys(key);
     retry_while_locked(retry_ms, caller, || async {
       let now = now_ms();
-      let refresh = expire_ms.map(|ms| Refresh { expire_timestamp: now + ms, ttl_secs: lifetime_secs(ms) });
+      let refresh = expire_ms.map(|ms| Refresh { expire_timestamp: now + ms, lifetime: expire_lifetime(ms) });
       match self.store()?.load(&keys, &caller.lock_name, Touch { now, refresh }).await? {
         LoadOutcome::Loaded(loaded) => Ok(loaded),
         LoadOutcome::Missing => Err(CacheError::NotFound),
@@ -95,25 +106,25 @@ impl Cache {
   }
 
   pub async fn destroy(&self, key: &str, caller: &Caller) -> CacheResult<bool> {
-    match self.store()?.destroy(&self.entry_keys(key), &caller.lock_name).await? {
+    match self.store()?.destroy(&caller.entry_keys(key), &caller.lock_name).await? {
       Guarded::Done(existed) => Ok(existed),
       Guarded::Locked => Err(CacheError::Locked),
     }
   }
 
   pub async fn lock(&self, key: &str, expire_ms: Option<f64>, caller: &Caller) -> CacheResult<bool> {
-    let expire_ms = finite("expireTimeMS", expire_ms)?.unwrap_or(caller.lock_duration_ms);
-    self.store()?.lock(&self.lock_key(key), &caller.lock_name, lifetime_secs(expire_ms)).await
+    let expire_ms = checked_ms("expireTimeMS", expire_ms)?.unwrap_or(caller.lock_duration_ms);
+    self.store()?.lock(&caller.lock_key(key), &caller.lock_name, expire_lifetime(expire_ms)).await
   }
 
   pub async fn unlock(&self, key: &str, caller: &Caller) -> CacheResult<bool> {
-    self.store()?.unlock(&self.lock_key(key), &caller.lock_name).await
+    self.store()?.unlock(&caller.lock_key(key), &caller.lock_name).await
   }
 
   /// True when the lock is free or `caller`'s; with `retry_ms`, keeps asking
   /// every `lockRetry` ms until it is, or the time is up.
   pub async fn check_lock(&self, key: &str, retry_ms: Option<f64>, caller: &Caller) -> CacheResult<bool> {
-    let lock_key = self.lock_key(key);
+    let lock_key = caller.lock_key(key);
     let free_or_mine = retry_while_locked(retry_ms, caller, || async {
       match self.store()?.lock_holder(&lock_key).await? {
         Some(holder) if holder != caller.lock_name => Err(CacheError::Locked),
@@ -128,28 +139,28 @@ impl Cache {
     }
   }
 
-  pub async fn locks(&self) -> CacheResult<Vec<String>> {
-    self.store()?.keys(&self.lock_prefix).await
+  pub async fn locks(&self, caller: &Caller) -> CacheResult<Vec<String>> {
+    self.store()?.keys(&caller.lock_prefix).await
   }
 
-  pub async fn keys(&self) -> CacheResult<Vec<String>> {
-    self.store()?.keys(&self.cache_prefix).await
+  pub async fn keys(&self, caller: &Caller) -> CacheResult<Vec<String>> {
+    self.store()?.keys(&caller.cache_prefix).await
   }
 
-  pub async fn size(&self) -> CacheResult<u32> {
-    Ok(self.keys().await?.len() as u32)
+  pub async fn size(&self, caller: &Caller) -> CacheResult<u32> {
+    Ok(self.keys(caller).await?.len() as u32)
   }
 
   /// Removes every entry and list under the cache prefix; locks stay.
-  pub async fn clear(&self) -> CacheResult<bool> {
-    self.store()?.delete_prefix(&self.cache_prefix).await?;
+  pub async fn clear(&self, caller: &Caller) -> CacheResult<bool> {
+    self.store()?.delete_prefix(&caller.cache_prefix).await?;
     Ok(true)
   }
 
   /// Writes actionhero's dump file, `{ "<prefix><key>": "<envelope>" }`, and
   /// answers how many entries it holds.
-  pub async fn dump_write(&self, file: &str) -> CacheResult<u32> {
-    let entries = self.store()?.dump(&self.cache_prefix).await?;
+  pub async fn dump_write(&self, file: &str, caller: &Caller) -> CacheResult<u32> {
+    let entries = self.store()?.dump(&caller.cache_prefix).await?;
     let count = entries.len() as u32;
     let object: serde_json::Map<String, serde_json::Value> =
       entries.into_iter().map(|(key, text)| (key, serde_json::Value::String(text))).collect();
@@ -161,7 +172,7 @@ impl Cache {
   /// Replaces the cache with a dump file's entries, each keeping what is
   /// left of its expiry, and answers how many the file holds. The file is
   /// read and checked whole first, so a bad file leaves the cache untouched.
-  pub async fn dump_read(&self, file: &str) -> CacheResult<u32> {
+  pub async fn dump_read(&self, file: &str, caller: &Caller) -> CacheResult<u32> {
     let store = self.store()?;
     let json = tokio::fs::read_to_string(file).await.map_err(|e| dump_file_error("read", file, e))?;
     let dumped: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)
@@ -176,42 +187,45 @@ impl Cache {
       let expire_timestamp = Envelope::parse(&text)
         .ok_or_else(|| CacheError::DumpFile(format!("dump file {file}: the entry {key} is not a cache envelope")))?
         .expire_timestamp;
-      let ttl_secs = match expire_timestamp {
-        None => None,
-        Some(at) => match remaining_secs(at, now) {
-          Some(secs) => Some(secs),
-          None => continue, // Redis would already have dropped it
-        },
-      };
-      entries.push(DumpedEntry { key, text, ttl_secs });
+      // As actionhero restores an entry: SET, then EXPIRE the seconds left,
+      // rounded up; an entry whose time is up is gone again at once.
+      let lifetime = expire_timestamp.map_or(Lifetime::Forever, |at| expire_lifetime(at - now));
+      if lifetime != Lifetime::Gone {
+        entries.push(DumpedEntry { key, text, lifetime });
+      }
     }
-    store.delete_prefix(&self.cache_prefix).await?;
+    store.delete_prefix(&caller.cache_prefix).await?;
     store.restore(entries).await?;
     Ok(count)
   }
 
-  /// Appends to a list; items are stored as actionhero does, `{"data": item}`.
-  pub async fn push(&self, key: &str, item_json: &str) -> CacheResult<bool> {
-    self.store()?.push(&self.entry_key(key), format!("{{\"data\":{item_json}}}")).await?;
+  /// Appends to a list; items are stored as actionhero does, `{"data": item}`
+  /// (`{}` for an item JSON leaves out).
+  pub async fn push(&self, key: &str, item_json: Option<&str>, caller: &Caller) -> CacheResult<bool> {
+    let item = item_json.map_or_else(|| "{}".to_owned(), |json| ["{\"data\":", json, "}"].concat());
+    self.store()?.push(&caller.entry_key(key), item).await?;
     Ok(true)
   }
 
-  /// Takes the first item of a list: its JSON text, or None when the list is empty.
-  pub async fn pop(&self, key: &str) -> CacheResult<Option<String>> {
-    let Some(text) = self.store()?.pop(&self.entry_key(key)).await? else {
+  /// Takes the first item of a list: its stored `{"data": …}` text, checked
+  /// to be a JSON object, or None when the list is empty.
+  pub async fn pop(&self, key: &str, caller: &Caller) -> CacheResult<Option<String>> {
+    let Some(text) = self.store()?.pop(&caller.entry_key(key)).await? else {
       return Ok(None);
     };
-    #[derive(Deserialize)]
-    struct ListItem<'a> {
-      #[serde(borrow)]
-      data: Option<&'a RawValue>,
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
+      Ok(_) => Ok(Some(text)),
+      Err(_) => Err(CacheError::Corrupt),
     }
-    let item: ListItem = serde_json::from_str(&text).map_err(|_| CacheError::Corrupt)?;
-    Ok(Some(item.data.map_or("null", RawValue::get).to_owned()))
   }
 
-  pub async fn list_length(&self, key: &str) -> CacheResult<u32> {
-    Ok(self.store()?.list_length(&self.entry_key(key)).await? as u32)
+  pub async fn list_length(&self, key: &str, caller: &Caller) -> CacheResult<u32> {
+    Ok(self.store()?.list_length(&caller.entry_key(key)).await? as u32)
+  }
+
+  /// The remaining lifetime of a full store key, in ms, as Redis's PTTL.
+  pub async fn pttl(&self, store_key: &str) -> CacheResult<f64> {
+    Ok(self.store()?.pttl(store_key).await? as f64)
   }
 
   /// Closing twice is harmless, as with a socket.
@@ -220,18 +234,6 @@ impl Cache {
       self.store.close().await?;
     }
     Ok(true)
-  }
-
-  fn entry_key(&self, key: &str) -> String {
-    [&self.cache_prefix, key].concat()
-  }
-
-  fn lock_key(&self, key: &str) -> String {
-    [&self.lock_prefix, key].concat()
-  }
-
-  fn entry_keys(&self, key: &str) -> EntryKeys {
-    EntryKeys { entry: self.entry_key(key), lock: self.lock_key(key) }
   }
 }
 
@@ -243,12 +245,12 @@ where
   F: FnMut() -> Fut,
   Fut: Future<Output = CacheResult<T>>,
 {
-  let retry_ms = finite("retry", retry_ms)?.unwrap_or(0.0);
-  let interval = Duration::from_secs_f64(finite("lockRetry", Some(caller.lock_retry_ms))?.unwrap_or(0.0).max(1.0) / 1000.0);
-  let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(retry_ms.max(0.0) / 1000.0);
+  let retry = duration_ms(checked_ms("retry", retry_ms)?.unwrap_or(0.0));
+  let interval = duration_ms(checked_ms("lockRetry", Some(caller.lock_retry_ms))?.unwrap_or(0.0).max(1.0));
+  let started = tokio::time::Instant::now();
   loop {
     match attempt().await {
-      Err(CacheError::Locked) if tokio::time::Instant::now() < deadline => {
+      Err(CacheError::Locked) if started.elapsed() < retry => {
         tokio::time::sleep(interval).await;
       }
       outcome => return outcome,
@@ -256,30 +258,45 @@ where
   }
 }
 
-/// The physical lifetime actionhero gives an entry or lock: whole seconds,
-/// rounded up (a 1 ms lock holds for 1 s). Zero and negative times get one
-/// second, so an entry that is already logically expired still answers
-/// `Object Expired` for a moment instead of living forever or not at all.
-pub fn lifetime_secs(expire_ms: f64) -> u64 {
-  (expire_ms / 1000.0).ceil().max(1.0) as u64
+/// A save's lifetime, as actionhero 16 gives it: `EXPIRE ceil(ms / 1000)`
+/// when that is non-zero (zero or less: the key goes at once), and no
+/// expiry at all when it is zero (its `if (expireTimeSeconds)` skips it),
+/// so an entry saved with -999..0 ms stays, answering `Object Expired`.
+fn save_lifetime(expire_ms: Option<f64>) -> Lifetime {
+  match expire_ms {
+    Some(ms) if (ms / 1000.0).ceil() != 0.0 => expire_lifetime(ms),
+    _ => Lifetime::Forever,
+  }
 }
 
-/// Whole seconds left until `expire_timestamp`, rounded up as actionhero does
-/// when it restores a dump; None when nothing is left.
-fn remaining_secs(expire_timestamp: f64, now: f64) -> Option<u64> {
-  let secs = ((expire_timestamp - now) / 1000.0).ceil();
-  (secs >= 1.0).then_some(secs as u64)
+/// `EXPIRE ceil(ms / 1000)`: whole seconds rounded up (a 1 ms lock holds
+/// for 1 s); zero or less deletes the key.
+pub fn expire_lifetime(ms: f64) -> Lifetime {
+  let secs = (ms / 1000.0).ceil();
+  if secs >= 1.0 {
+    Lifetime::Secs(secs as u64)
+  } else {
+    Lifetime::Gone
+  }
 }
 
-pub fn now_ms() -> f64 {
-  SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
-}
+/// The largest time offset the cache accepts: JavaScript's Date range,
+/// far beyond any real lifetime, small enough that no clock or Redis
+/// arithmetic on it overflows.
+pub const MAX_MS: f64 = 8.64e15;
 
-fn finite(name: &str, ms: Option<f64>) -> CacheResult<Option<f64>> {
+fn checked_ms(name: &str, ms: Option<f64>) -> CacheResult<Option<f64>> {
   match ms {
-    Some(ms) if !ms.is_finite() => Err(CacheError::InvalidArgument(format!("{name} must be a finite number, got {ms}"))),
+    Some(ms) if !ms.is_finite() || ms.abs() > MAX_MS => Err(CacheError::InvalidArgument(format!(
+      "{name} must be a finite number of milliseconds within ±{MAX_MS}, got {ms}"
+    ))),
     _ => Ok(ms),
   }
+}
+
+/// A checked time in ms as a Duration; negative times are zero.
+fn duration_ms(ms: f64) -> Duration {
+  Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
 
 fn dump_file_error(action: &str, file: &str, error: std::io::Error) -> CacheError {
@@ -292,31 +309,41 @@ mod tests {
   use crate::store::memory::MemoryStore;
 
   fn caller(name: &str) -> Caller {
-    Caller { lock_name: name.to_owned(), lock_duration_ms: 10_000.0, lock_retry_ms: 10.0 }
+    Caller {
+      cache_prefix: "c:".into(),
+      lock_prefix: "l:".into(),
+      lock_name: name.to_owned(),
+      lock_duration_ms: 10_000.0,
+      lock_retry_ms: 10.0,
+    }
   }
 
   fn cache() -> Cache {
-    Cache::new(Arc::new(MemoryStore::new()), "c:".into(), "l:".into())
+    Cache::new(Arc::new(MemoryStore::new()))
   }
 
   #[test]
-  fn lifetimes_round_up_to_whole_seconds() {
-    assert_eq!(lifetime_secs(1.0), 1);
-    assert_eq!(lifetime_secs(1000.0), 1);
-    assert_eq!(lifetime_secs(1001.0), 2);
-    assert_eq!(lifetime_secs(0.0), 1);
-    assert_eq!(lifetime_secs(-5000.0), 1);
-    assert_eq!(remaining_secs(10_500.0, 10_000.0), Some(1));
-    assert_eq!(remaining_secs(10_000.0, 10_000.0), None);
+  fn lifetimes_are_actionhero_16s() {
+    assert_eq!(expire_lifetime(1.0), Lifetime::Secs(1));
+    assert_eq!(expire_lifetime(1000.0), Lifetime::Secs(1));
+    assert_eq!(expire_lifetime(1001.0), Lifetime::Secs(2));
+    assert_eq!(expire_lifetime(0.0), Lifetime::Gone);
+    assert_eq!(expire_lifetime(-5000.0), Lifetime::Gone);
+    assert_eq!(save_lifetime(None), Lifetime::Forever);
+    assert_eq!(save_lifetime(Some(0.0)), Lifetime::Forever);
+    assert_eq!(save_lifetime(Some(-999.0)), Lifetime::Forever);
+    assert_eq!(save_lifetime(Some(-1000.0)), Lifetime::Gone);
+    assert_eq!(save_lifetime(Some(1500.0)), Lifetime::Secs(2));
+    assert_eq!(expire_lifetime(MAX_MS), Lifetime::Secs(8_640_000_000_000));
   }
 
   #[tokio::test]
   async fn save_then_load_reports_the_previous_read() {
     let cache = cache();
     let me = caller("me");
-    assert!(cache.save("k", r#"{"a":1}"#, Some(60_000.0), &me).await.unwrap());
+    assert!(cache.save("k", Some(r#"{"a":1}"#), Some(60_000.0), &me).await.unwrap());
     let first = cache.load("k", None, None, &me).await.unwrap();
-    assert_eq!(first.value_json, r#"{"a":1}"#);
+    assert_eq!(first.value_json.as_deref(), Some(r#"{"a":1}"#));
     assert_eq!(first.last_read_at, None);
     let second = cache.load("k", None, None, &me).await.unwrap();
     assert!(second.last_read_at.is_some());
@@ -327,9 +354,10 @@ mod tests {
   async fn another_holders_lock_refuses_writes_and_reads() {
     let cache = cache();
     let (me, other) = (caller("me"), caller("other"));
-    cache.save("k", "1", None, &me).await.unwrap();
+    cache.save("k", Some("1"), None, &me).await.unwrap();
     assert!(cache.lock("k", None, &other).await.unwrap());
-    assert_eq!(cache.save("k", "2", None, &me).await, Err(CacheError::Locked));
+    assert!(!cache.lock("k", None, &other).await.unwrap(), "re-locking is refused, as with SETNX");
+    assert_eq!(cache.save("k", Some("2"), None, &me).await, Err(CacheError::Locked));
     assert_eq!(cache.load("k", None, None, &me).await, Err(CacheError::Locked));
     assert_eq!(cache.destroy("k", &me).await, Err(CacheError::Locked));
     assert!(!cache.lock("k", None, &me).await.unwrap());
@@ -337,14 +365,14 @@ mod tests {
     assert!(!cache.check_lock("k", None, &me).await.unwrap());
     assert!(cache.check_lock("k", None, &other).await.unwrap());
     assert!(cache.unlock("k", &other).await.unwrap());
-    assert!(cache.save("k", "2", None, &me).await.unwrap());
+    assert!(cache.save("k", Some("2"), None, &me).await.unwrap());
   }
 
   #[tokio::test]
   async fn load_with_retry_waits_for_the_lock_to_go() {
     let cache = Arc::new(cache());
     let (me, other) = (caller("me"), caller("other"));
-    cache.save("k", "1", None, &me).await.unwrap();
+    cache.save("k", Some("1"), None, &me).await.unwrap();
     cache.lock("k", None, &other).await.unwrap();
     let unlocker = {
       let cache = cache.clone();
@@ -353,7 +381,7 @@ mod tests {
         cache.unlock("k", &caller("other")).await.unwrap();
       })
     };
-    assert_eq!(cache.load("k", None, Some(1000.0), &me).await.unwrap().value_json, "1");
+    assert_eq!(cache.load("k", None, Some(1000.0), &me).await.unwrap().value_json.as_deref(), Some("1"));
     unlocker.await.unwrap();
   }
 
@@ -361,19 +389,26 @@ mod tests {
   async fn bad_numbers_are_refused_before_anything_is_written() {
     let cache = cache();
     let me = caller("me");
-    assert!(matches!(cache.save("k", "1", Some(f64::NAN), &me).await, Err(CacheError::InvalidArgument(_))));
+    for bad in [f64::NAN, f64::INFINITY, 1e300, -f64::MAX] {
+      assert!(matches!(cache.save("k", Some("1"), Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
+      assert!(matches!(cache.lock("k", Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
+      assert!(matches!(cache.load("k", None, Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
+    }
+    let slow = Caller { lock_retry_ms: 1e300, ..me.clone() };
+    assert!(matches!(cache.check_lock("k", Some(1.0), &slow).await, Err(CacheError::InvalidArgument(_))));
     assert_eq!(cache.load("k", None, None, &me).await, Err(CacheError::NotFound));
   }
 
   #[tokio::test]
   async fn lists_keep_their_order_and_items() {
     let cache = cache();
-    cache.push("q", r#"{"n":1}"#).await.unwrap();
-    cache.push("q", "2").await.unwrap();
-    assert_eq!(cache.list_length("q").await.unwrap(), 2);
-    assert_eq!(cache.pop("q").await.unwrap().as_deref(), Some(r#"{"n":1}"#));
-    assert_eq!(cache.pop("q").await.unwrap().as_deref(), Some("2"));
-    assert_eq!(cache.pop("q").await.unwrap(), None);
-    assert_eq!(cache.list_length("q").await.unwrap(), 0);
+    let me = caller("me");
+    cache.push("q", Some(r#"{"n":1}"#), &me).await.unwrap();
+    cache.push("q", None, &me).await.unwrap();
+    assert_eq!(cache.list_length("q", &me).await.unwrap(), 2);
+    assert_eq!(cache.pop("q", &me).await.unwrap().as_deref(), Some(r#"{"data":{"n":1}}"#));
+    assert_eq!(cache.pop("q", &me).await.unwrap().as_deref(), Some("{}"));
+    assert_eq!(cache.pop("q", &me).await.unwrap(), None);
+    assert_eq!(cache.list_length("q", &me).await.unwrap(), 0);
   }
 }

@@ -8,12 +8,15 @@
 //! wake-up of the JS thread. Waking a thread costs a system call; at high
 //! concurrency those wake-ups, not Redis, were the limit.
 
+use std::any::Any;
 use std::future::Future;
 use std::mem;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
@@ -100,6 +103,15 @@ impl Replies {
   }
 }
 
+fn panicked(panic: Box<dyn Any + Send>) -> CacheError {
+  let message = panic
+    .downcast_ref::<&str>()
+    .map(|s| s.to_string())
+    .or_else(|| panic.downcast_ref::<String>().cloned())
+    .unwrap_or_else(|| "a call panicked".to_owned());
+  CacheError::Internal(message)
+}
+
 /// A poisoned lock only means a panic elsewhere; the queues stay usable.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
   mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -130,7 +142,9 @@ impl Calls {
     T: ToNapiValue + Send + 'static,
     F: Future<Output = CacheResult<T>> + Send + 'static,
   {
-    let mut work = Box::pin(work);
+    // A panic answers its own call with an error; it never crosses into
+    // Node (which would abort the process) nor loses another call's reply.
+    let mut work = Box::pin(AssertUnwindSafe(work).catch_unwind().map(|outcome| outcome.unwrap_or_else(|panic| Err(panicked(panic)))));
     let first_poll = match try_at_once {
       true => within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
       false => Poll::Pending,

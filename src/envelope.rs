@@ -1,31 +1,98 @@
 //! The JSON envelope actionhero stores for every cache entry:
 //! `{"value":…,"expireTimestamp":…,"createdAt":…,"readAt":…}`, keys in that
 //! order, numbers as JavaScript writes them, so that JS and native nodes
-//! produce the same bytes.
+//! produce the same bytes. Also what a read does to an entry: its new
+//! envelope and its new physical lifetime, the same on every store.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::store::{Loaded, Touch};
+/// Now as a Unix time in ms, as `Date.now()` gives it.
+pub fn now_ms() -> f64 {
+  SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
+}
+
+/// How long a key stays in the store, as actionhero's Redis calls leave it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lifetime {
+  /// No TTL (a plain `SET`).
+  Forever,
+  /// `EXPIRE secs`.
+  Secs(u64),
+  /// Until this Unix time in ms (`PEXPIREAT`).
+  Until(f64),
+  /// `EXPIRE` with zero or less: the key is deleted at once.
+  Gone,
+}
+
+/// A read's changes to an entry: `readAt` becomes `now`, and, with
+/// `refresh`, an entry that expires gets a new expiry.
+#[derive(Clone, Copy, Debug)]
+pub struct Touch {
+  pub now: f64,
+  pub refresh: Option<Refresh>,
+}
+
+/// A new logical expiry (`expireTimestamp`) with its physical lifetime.
+#[derive(Clone, Copy, Debug)]
+pub struct Refresh {
+  pub expire_timestamp: f64,
+  pub lifetime: Lifetime,
+}
+
+/// An entry as `load` returns it: the value's JSON text (None when the
+/// envelope has no `value`, which JS reads as undefined) and the envelope's
+/// timestamps, `last_read_at` being the read before this one.
+#[derive(Debug, PartialEq)]
+pub struct Loaded {
+  pub value_json: Option<String>,
+  pub expire_timestamp: Option<f64>,
+  pub created_at: Option<f64>,
+  pub last_read_at: Option<f64>,
+}
 
 /// Builds the envelope text. `value_json` is already JSON (JSON.stringify's
-/// output), so it is inserted as it is rather than parsed and re-encoded.
+/// output), so it is inserted as it is rather than parsed and re-encoded;
+/// None leaves `value` out, as JSON.stringify does with `undefined`.
 pub fn encode(
-  value_json: &str,
+  value_json: Option<&str>,
   expire_timestamp: Option<f64>,
   created_at: Option<f64>,
   read_at: Option<f64>,
 ) -> String {
-  let mut text = String::with_capacity(value_json.len() + 90);
-  text.push_str("{\"value\":");
-  text.push_str(value_json);
-  text.push_str(",\"expireTimestamp\":");
-  push_js_number(&mut text, expire_timestamp);
+  let mut text = head(value_json);
+  push_tail(&mut text, expire_timestamp, created_at, read_at);
+  text
+}
+
+/// `{"value":…,` or, without a value, `{`.
+fn head(value_json: Option<&str>) -> String {
+  let mut text = String::with_capacity(value_json.map_or(0, str::len) + 90);
+  text.push('{');
+  if let Some(value_json) = value_json {
+    text.push_str("\"value\":");
+    text.push_str(value_json);
+    text.push(',');
+  }
+  text
+}
+
+/// The envelope's end, from `"expireTimestamp":` on: the part a read changes.
+fn push_tail(text: &mut String, expire_timestamp: Option<f64>, created_at: Option<f64>, read_at: Option<f64>) {
+  text.push_str("\"expireTimestamp\":");
+  push_js_number(text, expire_timestamp);
   text.push_str(",\"createdAt\":");
-  push_js_number(&mut text, created_at);
+  push_js_number(text, created_at);
   text.push_str(",\"readAt\":");
-  push_js_number(&mut text, read_at);
+  push_js_number(text, read_at);
   text.push('}');
+}
+
+fn tail(expire_timestamp: Option<f64>, created_at: Option<f64>, read_at: Option<f64>) -> String {
+  let mut text = String::with_capacity(80);
+  push_tail(&mut text, expire_timestamp, created_at, read_at);
   text
 }
 
@@ -43,6 +110,26 @@ pub struct Envelope<'a> {
   pub read_at: Option<f64>,
 }
 
+/// How a read rewrites a stored entry.
+#[derive(Debug, PartialEq)]
+pub enum Rewrite {
+  /// The text is in JSON.stringify's exact form: only its tail changes,
+  /// from byte `at` on, from `old` to `new`; the value's bytes stay put.
+  Tail { at: usize, old: String, new: String },
+  /// Any other form (whitespace, key order, extra keys): the whole text is
+  /// replaced by the standard form, the value's JSON kept byte for byte.
+  Whole(String),
+}
+
+/// What a read does to an entry: the rewrite, what the read answers, and
+/// the entry's physical lifetime afterwards.
+#[derive(Debug)]
+pub struct Touched {
+  pub rewrite: Rewrite,
+  pub loaded: Loaded,
+  pub lifetime: Lifetime,
+}
+
 impl<'a> Envelope<'a> {
   pub fn parse(text: &'a str) -> Option<Self> {
     // serde would also read a struct from an array; an envelope is an object.
@@ -52,30 +139,56 @@ impl<'a> Envelope<'a> {
     serde_json::from_str(text).ok()
   }
 
-  /// JSON.stringify drops a property whose value is `undefined`, so an entry
-  /// written by JS may have no `value` at all; it reads back as null.
-  pub fn value_json(&self) -> &'a str {
-    self.value.map_or("null", RawValue::get)
+  fn value_json(&self) -> Option<&'a str> {
+    self.value.map(RawValue::get)
   }
 
   pub fn is_expired(&self, now: f64) -> bool {
     self.expire_timestamp.is_some_and(|at| at < now)
   }
 
-  /// The entry after a read at `touch.now`: the new envelope text, what the
-  /// read answers, and the new physical lifetime when the expiry moved
-  /// (None: keep the lifetime the entry has).
-  pub fn touched(&self, touch: Touch) -> (String, Loaded, Option<u64>) {
+  /// The entry `text` (this envelope's source) after a read: as actionhero
+  /// 16 does, `readAt` becomes now and, with a refresh, an entry that
+  /// expires gets the new expiry and lifetime. Without one, the entry lives
+  /// until its own `expireTimestamp`, exactly (actionhero re-sets it to
+  /// whole seconds rounded down, deleting an entry read in its last second).
+  pub fn touched(&self, text: &str, touch: Touch) -> Touched {
     let refresh = touch.refresh.filter(|_| self.expire_timestamp.is_some());
     let expire_timestamp = refresh.map_or(self.expire_timestamp, |r| Some(r.expire_timestamp));
-    let text = encode(self.value_json(), expire_timestamp, self.created_at, Some(touch.now));
+    let lifetime = match (refresh, self.expire_timestamp) {
+      (Some(refresh), _) => refresh.lifetime,
+      (None, Some(at)) => Lifetime::Until(at),
+      (None, None) => Lifetime::Forever,
+    };
+    let new_tail = tail(expire_timestamp, self.created_at, Some(touch.now));
+    let rewrite = match self.standard_tail_at(text) {
+      Some(at) => Rewrite::Tail { at, old: text[at..].to_owned(), new: new_tail },
+      None => {
+        let mut whole = head(self.value_json());
+        whole.push_str(&new_tail);
+        Rewrite::Whole(whole)
+      }
+    };
     let loaded = Loaded {
-      value_json: self.value_json().to_owned(),
+      value_json: self.value_json().map(str::to_owned),
       expire_timestamp,
       created_at: self.created_at,
       last_read_at: self.read_at,
     };
-    (text, loaded, refresh.map(|r| r.ttl_secs))
+    Touched { rewrite, loaded, lifetime }
+  }
+
+  /// Where the tail starts when `text` is exactly what `encode` writes for
+  /// this envelope; checked without copying the value.
+  fn standard_tail_at(&self, text: &str) -> Option<usize> {
+    let at = match self.value_json() {
+      Some(value) => {
+        let rest = text.strip_prefix("{\"value\":")?.strip_prefix(value)?.strip_prefix(',')?;
+        text.len() - rest.len()
+      }
+      None => text.strip_prefix('{').map(|_| 1)?,
+    };
+    (text[at..] == tail(self.expire_timestamp, self.created_at, self.read_at)).then_some(at)
   }
 }
 
@@ -92,42 +205,69 @@ pub fn push_js_number(text: &mut String, n: Option<f64>) {
   }
 }
 
-pub fn js_number(n: f64) -> String {
-  let mut text = String::new();
-  push_js_number(&mut text, Some(n));
-  text
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
 
+  const AT: f64 = 1_700_000_000_000.0;
+
   #[test]
   fn encodes_like_json_stringify() {
     assert_eq!(
-      encode(r#"{"a":[1,2]}"#, Some(1700000001000.0), Some(1700000000000.0), None),
+      encode(Some(r#"{"a":[1,2]}"#), Some(AT + 1000.0), Some(AT), None),
       r#"{"value":{"a":[1,2]},"expireTimestamp":1700000001000,"createdAt":1700000000000,"readAt":null}"#
     );
-    assert_eq!(encode("1.5", None, Some(1.0), Some(2.5)), r#"{"value":1.5,"expireTimestamp":null,"createdAt":1,"readAt":2.5}"#);
+    assert_eq!(encode(Some("1.5"), None, Some(1.0), Some(2.5)), r#"{"value":1.5,"expireTimestamp":null,"createdAt":1,"readAt":2.5}"#);
+    // JSON.stringify({ value: undefined, … }) leaves the key out.
+    assert_eq!(encode(None, None, Some(1.0), None), r#"{"expireTimestamp":null,"createdAt":1,"readAt":null}"#);
   }
 
   #[test]
   fn parses_keeping_the_value_text() {
     let text = r#"{"value":{"b":[],"a":1e3},"expireTimestamp":null,"createdAt":5,"readAt":7}"#;
     let envelope = Envelope::parse(text).unwrap();
-    assert_eq!(envelope.value_json(), r#"{"b":[],"a":1e3}"#);
+    assert_eq!(envelope.value_json(), Some(r#"{"b":[],"a":1e3}"#));
     assert_eq!(envelope.created_at, Some(5.0));
     assert_eq!(envelope.read_at, Some(7.0));
     assert!(!envelope.is_expired(1e15));
   }
 
   #[test]
-  fn a_missing_value_reads_as_null_and_garbage_is_rejected() {
+  fn a_missing_value_reads_as_undefined_and_garbage_is_rejected() {
     let envelope = Envelope::parse(r#"{"expireTimestamp":10,"createdAt":1,"readAt":null}"#).unwrap();
-    assert_eq!(envelope.value_json(), "null");
+    assert_eq!(envelope.value_json(), None);
     assert!(envelope.is_expired(11.0));
     assert!(!envelope.is_expired(10.0));
     assert!(Envelope::parse("not json").is_none());
     assert!(Envelope::parse("[1]").is_none());
+    assert!(Envelope::parse(r#"{"value":{bad,"expireTimestamp":null,"createdAt":1,"readAt":null}"#).is_none());
+  }
+
+  #[test]
+  fn a_read_of_the_standard_form_rewrites_only_the_tail() {
+    let text = encode(Some("[1,2]"), Some(AT + 5000.0), Some(AT), None);
+    let touched = Envelope::parse(&text).unwrap().touched(&text, Touch { now: AT + 1000.0, refresh: None });
+    let at = r#"{"value":[1,2],"#.len();
+    assert_eq!(
+      touched.rewrite,
+      Rewrite::Tail { at, old: text[at..].to_owned(), new: tail(Some(AT + 5000.0), Some(AT), Some(AT + 1000.0)) }
+    );
+    assert_eq!(touched.lifetime, Lifetime::Until(AT + 5000.0));
+    assert_eq!(touched.loaded.last_read_at, None);
+    let bare = encode(None, None, Some(AT), Some(AT));
+    let touched = Envelope::parse(&bare).unwrap().touched(&bare, Touch { now: AT, refresh: None });
+    assert!(matches!(touched.rewrite, Rewrite::Tail { at: 1, .. }));
+    assert_eq!(touched.lifetime, Lifetime::Forever);
+    assert_eq!(touched.loaded.value_json, None);
+  }
+
+  #[test]
+  fn a_read_of_another_form_keeps_the_value_bytes() {
+    let text = r#"{ "readAt": null, "createdAt": 5, "value": [ 1.50, {} ], "extra": true, "expireTimestamp": null }"#;
+    let refresh = Refresh { expire_timestamp: AT, lifetime: Lifetime::Secs(3) };
+    let touched = Envelope::parse(text).unwrap().touched(text, Touch { now: 9.0, refresh: Some(refresh) });
+    assert_eq!(touched.rewrite, Rewrite::Whole(r#"{"value":[ 1.50, {} ],"expireTimestamp":null,"createdAt":5,"readAt":9}"#.into()));
+    // No expiry to refresh: the entry keeps living without one.
+    assert_eq!(touched.lifetime, Lifetime::Forever);
   }
 }

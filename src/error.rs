@@ -18,6 +18,9 @@ pub enum CacheError {
   Timeout(String),
   Connection(String),
   Redis(String),
+  /// A bug: the call panicked. It answers this instead of taking the
+  /// process (or other calls) down with it.
+  Internal(String),
 }
 
 impl CacheError {
@@ -34,6 +37,7 @@ impl CacheError {
       CacheError::Timeout(_) => "REDIS_TIMEOUT",
       CacheError::Connection(_) => "REDIS_CONNECTION",
       CacheError::Redis(_) => "REDIS_ERROR",
+      CacheError::Internal(_) => "INTERNAL_ERROR",
     }
   }
 }
@@ -53,6 +57,7 @@ impl fmt::Display for CacheError {
       | CacheError::Timeout(message)
       | CacheError::Connection(message)
       | CacheError::Redis(message) => f.write_str(message),
+      CacheError::Internal(message) => write!(f, "actionhero-native-cache internal error: {message}"),
     }
   }
 }

@@ -21,6 +21,7 @@ use napi_derive::napi;
 
 use crate::cache::{Cache, CacheResult, Caller};
 use crate::calls::{Calls, OnSettled, Settled};
+use crate::envelope::Loaded;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisConfig, RedisOptions, RedisStore};
 use crate::store::Store;
@@ -42,14 +43,15 @@ pub struct StoreOptions {
 
 #[napi(object)]
 pub struct NativeOptions {
-  pub cache_prefix: String,
-  pub lock_prefix: String,
   pub store: StoreOptions,
   pub caller: CallerOptions,
 }
 
+/// The cache's writable properties (see `Caller`).
 #[napi(object)]
 pub struct CallerOptions {
+  pub cache_prefix: String,
+  pub lock_prefix: String,
   pub lock_name: String,
   pub lock_duration: f64,
   pub lock_retry: f64,
@@ -57,20 +59,32 @@ pub struct CallerOptions {
 
 impl From<CallerOptions> for Caller {
   fn from(options: CallerOptions) -> Self {
-    Caller { lock_name: options.lock_name, lock_duration_ms: options.lock_duration, lock_retry_ms: options.lock_retry }
+    Caller {
+      cache_prefix: options.cache_prefix,
+      lock_prefix: options.lock_prefix,
+      lock_name: options.lock_name,
+      lock_duration_ms: options.lock_duration,
+      lock_retry_ms: options.lock_retry,
+    }
   }
 }
 
-/// A loaded entry as one JSON array, `[value, expireTimestamp, createdAt,
-/// lastReadAt]`: one string and one JSON.parse on the JS side cost far less
-/// than building an object property by property through N-API.
-fn loaded_json(loaded: store::Loaded) -> String {
-  let mut json = String::with_capacity(loaded.value_json.len() + 50);
+/// A loaded entry as one JSON array, `[expireTimestamp, createdAt,
+/// lastReadAt, value]`, the value left out when the entry has none (JS then
+/// reads undefined): one string and one JSON.parse on the JS side cost far
+/// less than building an object property by property through N-API.
+fn loaded_json(loaded: Loaded) -> String {
+  let mut json = String::with_capacity(loaded.value_json.as_ref().map_or(0, String::len) + 50);
   json.push('[');
-  json.push_str(&loaded.value_json);
-  for n in [loaded.expire_timestamp, loaded.created_at, loaded.last_read_at] {
-    json.push(',');
+  for (i, n) in [loaded.expire_timestamp, loaded.created_at, loaded.last_read_at].into_iter().enumerate() {
+    if i > 0 {
+      json.push(',');
+    }
     envelope::push_js_number(&mut json, n);
+  }
+  if let Some(value_json) = loaded.value_json {
+    json.push(',');
+    json.push_str(&value_json);
   }
   json.push(']');
   json
@@ -97,7 +111,7 @@ impl NativeCache {
 
 #[napi]
 impl NativeCache {
-  #[napi(constructor)]
+  #[napi(constructor, catch_unwind)]
   pub fn new(options: NativeOptions, on_settled: OnSettled) -> Result<Self> {
     let store = options.store;
     // Both stores start tasks or timers, which need the runtime's context.
@@ -118,7 +132,7 @@ impl NativeCache {
     })
     .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
     Ok(NativeCache {
-      cache: Arc::new(Cache::new(store, options.cache_prefix, options.lock_prefix)),
+      cache: Arc::new(Cache::new(store)),
       caller: Arc::new(options.caller.into()),
       calls: Calls::new(on_settled)?,
     })
@@ -126,36 +140,37 @@ impl NativeCache {
 
   /// Hands the calls queued in this tick to the runtime (index.js calls it
   /// once per tick in which a call had to wait).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn flush(&self) {
     self.calls.flush();
   }
 
   /// Lets go of the channel replies come back through, once the cache is
   /// closed and no call is under way (index.js knows when).
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn release(&self) {
     self.calls.release();
   }
 
-  /// Called whenever `lockName`, `lockDuration` or `lockRetry` changes.
-  #[napi]
+  /// Called whenever a writable property (prefixes, lockName, lockDuration,
+  /// lockRetry) changes.
+  #[napi(catch_unwind)]
   pub fn set_caller(&mut self, caller: CallerOptions) {
     self.caller = Arc::new(caller.into());
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn save(
     &self,
     id: u32,
     key: String,
-    value_json: String,
+    value_json: Option<String>,
     expire_ms: Option<f64>,
   ) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.save(&key, &value_json, expire_ms, &caller).await })
+    self.run(id, move |cache, caller| async move { cache.save(&key, value_json.as_deref(), expire_ms, &caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn load(
     &self,
     id: u32,
@@ -166,7 +181,7 @@ impl NativeCache {
     self.run(id, move |cache, caller| async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn destroy(
     &self,
     id: u32,
@@ -175,7 +190,7 @@ impl NativeCache {
     self.run(id, move |cache, caller| async move { cache.destroy(&key, &caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn lock(
     &self,
     id: u32,
@@ -185,7 +200,7 @@ impl NativeCache {
     self.run(id, move |cache, caller| async move { cache.lock(&key, expire_ms, &caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn unlock(
     &self,
     id: u32,
@@ -194,7 +209,7 @@ impl NativeCache {
     self.run(id, move |cache, caller| async move { cache.unlock(&key, &caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn check_lock(
     &self,
     id: u32,
@@ -204,53 +219,60 @@ impl NativeCache {
     self.run(id, move |cache, caller| async move { cache.check_lock(&key, retry_ms, &caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn locks(&self, id: u32) -> Settled<Vec<String>> {
-    self.run(id, move |cache, _| async move { cache.locks().await })
+    self.run(id, move |cache, caller| async move { cache.locks(&caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn keys(&self, id: u32) -> Settled<Vec<String>> {
-    self.run(id, move |cache, _| async move { cache.keys().await })
+    self.run(id, move |cache, caller| async move { cache.keys(&caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn size(&self, id: u32) -> Settled<u32> {
-    self.run(id, move |cache, _| async move { cache.size().await })
+    self.run(id, move |cache, caller| async move { cache.size(&caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn clear(&self, id: u32) -> Settled<bool> {
-    self.run(id, move |cache, _| async move { cache.clear().await })
+    self.run(id, move |cache, caller| async move { cache.clear(&caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn dump_write(&self, id: u32, file: String) -> Settled<u32> {
-    self.run(id, move |cache, _| async move { cache.dump_write(&file).await })
+    self.run(id, move |cache, caller| async move { cache.dump_write(&file, &caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn dump_read(&self, id: u32, file: String) -> Settled<u32> {
-    self.run(id, move |cache, _| async move { cache.dump_read(&file).await })
+    self.run(id, move |cache, caller| async move { cache.dump_read(&file, &caller).await })
   }
 
-  #[napi]
-  pub fn push(&self, id: u32, key: String, item_json: String) -> Settled<bool> {
-    self.run(id, move |cache, _| async move { cache.push(&key, &item_json).await })
+  #[napi(catch_unwind)]
+  pub fn push(&self, id: u32, key: String, item_json: Option<String>) -> Settled<bool> {
+    self.run(id, move |cache, caller| async move { cache.push(&key, item_json.as_deref(), &caller).await })
   }
 
-  /// The item's JSON text, or null when the list is empty.
-  #[napi]
+  /// The item as stored, `{"data":…}` (a JSON object), or null when the list is empty.
+  #[napi(catch_unwind)]
   pub fn pop(&self, id: u32, key: String) -> Settled<Option<String>> {
-    self.run(id, move |cache, _| async move { cache.pop(&key).await })
+    self.run(id, move |cache, caller| async move { cache.pop(&key, &caller).await })
   }
 
-  #[napi]
+  #[napi(catch_unwind)]
   pub fn list_length(&self, id: u32, key: String) -> Settled<u32> {
-    self.run(id, move |cache, _| async move { cache.list_length(&key).await })
+    self.run(id, move |cache, caller| async move { cache.list_length(&key, &caller).await })
   }
 
-  #[napi]
+  /// The remaining lifetime of a full store key (prefix included), in ms,
+  /// as Redis's PTTL answers it.
+  #[napi(catch_unwind)]
+  pub fn pttl(&self, id: u32, store_key: String) -> Settled<f64> {
+    self.run(id, move |cache, _| async move { cache.pttl(&store_key).await })
+  }
+
+  #[napi(catch_unwind)]
   pub fn close(&self, id: u32) -> Settled<bool> {
     self.run(id, move |cache, _| async move { cache.close().await })
   }

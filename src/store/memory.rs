@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
-use crate::envelope::Envelope;
+use crate::envelope::{now_ms, Envelope, Lifetime, Rewrite};
 use crate::error::CacheError;
 
 /// How often dead keys are swept out, as Redis's active expiry does.
@@ -83,8 +83,20 @@ impl Slot {
   }
 }
 
-fn deadline(now: Instant, ttl_secs: Option<u64>) -> Option<Instant> {
-  ttl_secs.map(|secs| now + Duration::from_secs(secs))
+/// The deadline of a key given `lifetime` at `now`: `Some(None)` for none,
+/// None when the lifetime is over already (the key is deleted). A deadline
+/// past what the clock can count is no deadline.
+fn deadline(now: Instant, lifetime: Lifetime) -> Option<Option<Instant>> {
+  let after = |left: Duration| Some(now.checked_add(left));
+  match lifetime {
+    Lifetime::Forever => Some(None),
+    Lifetime::Secs(secs) => after(Duration::from_secs(secs)),
+    Lifetime::Gone => None,
+    Lifetime::Until(at) => {
+      let left_ms = at - now_ms();
+      (left_ms > 0.0).then(|| after(Duration::try_from_secs_f64(left_ms / 1000.0).unwrap_or(Duration::MAX)))?
+    }
+  }
 }
 
 /// The locked key space, seen at one instant; dead keys are dropped as they
@@ -111,9 +123,13 @@ impl Slots<'_> {
     }
   }
 
-  /// Redis SET: replaces the value, and the lifetime with `ttl_secs`.
-  fn set(&mut self, key: &str, text: String, ttl_secs: Option<u64>) {
-    let slot = Slot { value: Value::Text(text), deadline: deadline(self.now, ttl_secs) };
+  /// Redis SET and then EXPIRE: replaces the value, and the lifetime.
+  fn set(&mut self, key: &str, text: String, lifetime: Lifetime) {
+    let Some(deadline) = deadline(self.now, lifetime) else {
+      self.map.remove(key);
+      return;
+    };
+    let slot = Slot { value: Value::Text(text), deadline };
     // Overwrite in place when the key exists: no new key allocation.
     match self.map.get_mut(key) {
       Some(existing) => *existing = slot,
@@ -147,13 +163,13 @@ impl Store for MemoryStore {
     true
   }
 
-  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, ttl_secs: Option<u64>)
+  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
     -> StoreResult<Guarded<()>> {
     let mut slots = self.slots();
     if slots.held_by_other(&keys.lock, lock_name)? {
       return Ok(Guarded::Locked);
     }
-    slots.set(&keys.entry, envelope, ttl_secs);
+    slots.set(&keys.entry, envelope, lifetime);
     Ok(Guarded::Done(()))
   }
 
@@ -166,18 +182,26 @@ impl Store for MemoryStore {
     if envelope.is_expired(touch.now) {
       return Ok(LoadOutcome::Expired);
     }
-    let (text, loaded, new_ttl) = envelope.touched(touch);
+    let touched = envelope.touched(text, touch);
     if slots.held_by_other(&keys.lock, lock_name)? {
       return Ok(LoadOutcome::Locked);
     }
     let now = slots.now;
-    if let Some(slot) = slots.live(&keys.entry) {
-      slot.value = Value::Text(text);
-      if new_ttl.is_some() {
-        slot.deadline = deadline(now, new_ttl);
+    let Some(new_deadline) = deadline(now, touched.lifetime) else {
+      slots.map.remove(&keys.entry);
+      return Ok(LoadOutcome::Loaded(touched.loaded));
+    };
+    if let Some(Slot { value: Value::Text(text), deadline }) = slots.live(&keys.entry) {
+      match touched.rewrite {
+        Rewrite::Tail { at, new, .. } => {
+          text.truncate(at);
+          text.push_str(&new);
+        }
+        Rewrite::Whole(whole) => *text = whole,
       }
+      *deadline = new_deadline;
     }
-    Ok(LoadOutcome::Loaded(loaded))
+    Ok(LoadOutcome::Loaded(touched.loaded))
   }
 
   async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>> {
@@ -190,12 +214,12 @@ impl Store for MemoryStore {
     Ok(Guarded::Done(existed))
   }
 
-  async fn lock(&self, lock_key: &str, lock_name: &str, ttl_secs: u64) -> StoreResult<bool> {
+  async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
     let mut slots = self.slots();
-    if slots.held_by_other(lock_key, lock_name)? {
+    if slots.text(lock_key)?.is_some() {
       return Ok(false);
     }
-    slots.set(lock_key, lock_name.to_owned(), Some(ttl_secs));
+    slots.set(lock_key, lock_name.to_owned(), lifetime);
     Ok(true)
   }
 
@@ -223,17 +247,17 @@ impl Store for MemoryStore {
 
   async fn dump(&self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
     let slots = self.slots();
-    let entries = slots.live_keys(prefix).filter_map(|(key, slot)| match &slot.value {
-      Value::Text(text) => Some((key.clone(), text.clone())),
-      Value::List(_) => None,
+    let entries = slots.live_keys(prefix).map(|(key, slot)| match &slot.value {
+      Value::Text(text) => Ok((key.clone(), text.clone())),
+      Value::List(_) => Err(CacheError::WrongType),
     });
-    Ok(entries.collect())
+    entries.collect()
   }
 
   async fn restore(&self, entries: Vec<DumpedEntry>) -> StoreResult<()> {
     let mut slots = self.slots();
     for entry in entries {
-      slots.set(&entry.key, entry.text, entry.ttl_secs);
+      slots.set(&entry.key, entry.text, entry.lifetime);
     }
     Ok(())
   }
@@ -266,6 +290,16 @@ impl Store for MemoryStore {
     Ok(self.slots().list(key)?.map_or(0, |list| list.len() as u64))
   }
 
+  async fn pttl(&self, key: &str) -> StoreResult<i64> {
+    let mut slots = self.slots();
+    let now = slots.now;
+    Ok(match slots.live(key) {
+      None => -2,
+      Some(Slot { deadline: None, .. }) => -1,
+      Some(Slot { deadline: Some(deadline), .. }) => deadline.duration_since(now).as_millis().try_into().unwrap_or(i64::MAX),
+    })
+  }
+
   /// The server outlives any one cache built on it, as a Redis server does.
   async fn close(&self) -> StoreResult<()> {
     Ok(())
@@ -283,9 +317,10 @@ mod tests {
   #[tokio::test]
   async fn a_lock_is_taken_refreshed_and_refused() {
     let store = MemoryStore::new();
-    assert!(store.lock("l:k", "a", 10).await.unwrap());
-    assert!(store.lock("l:k", "a", 10).await.unwrap());
-    assert!(!store.lock("l:k", "b", 10).await.unwrap());
+    let ten = Lifetime::Secs(10);
+    assert!(store.lock("l:k", "a", ten).await.unwrap());
+    assert!(!store.lock("l:k", "a", ten).await.unwrap(), "the holder is refused too, as with SETNX");
+    assert!(!store.lock("l:k", "b", ten).await.unwrap());
     assert_eq!(store.lock_holder("l:k").await.unwrap().as_deref(), Some("a"));
     assert!(!store.unlock("l:k", "b").await.unwrap());
     assert!(store.unlock("l:k", "a").await.unwrap());
@@ -297,7 +332,7 @@ mod tests {
   async fn a_corrupt_entry_is_an_error_and_a_list_is_the_wrong_type() {
     let store = MemoryStore::new();
     let touch = Touch { now: 0.0, refresh: None };
-    store.restore(vec![DumpedEntry { key: "c:bad".into(), text: "{nope".into(), ttl_secs: None }]).await.unwrap();
+    store.restore(vec![DumpedEntry { key: "c:bad".into(), text: "{nope".into(), lifetime: Lifetime::Forever }]).await.unwrap();
     assert_eq!(store.load(&keys("bad"), "a", touch).await, Err(CacheError::Corrupt));
     store.push("c:list", "1".into()).await.unwrap();
     assert_eq!(store.load(&keys("list"), "a", touch).await, Err(CacheError::WrongType));
@@ -307,7 +342,7 @@ mod tests {
   #[tokio::test]
   async fn dead_keys_are_gone_for_reads_and_for_the_sweeper() {
     let store = MemoryStore::new();
-    store.save(&keys("k"), "a", "{}".into(), Some(1)).await.unwrap();
+    store.save(&keys("k"), "a", "{}".into(), Lifetime::Secs(1)).await.unwrap();
     store.slots().map.get_mut("c:k").unwrap().deadline = Some(Instant::now() - Duration::from_millis(1));
     assert_eq!(store.keys("c:").await.unwrap(), Vec::<String>::new());
     assert_eq!(store.slots().map.len(), 1);

@@ -8,6 +8,7 @@ pub mod redis;
 
 use async_trait::async_trait;
 
+pub use crate::envelope::{Lifetime, Loaded, Touch};
 use crate::error::CacheError;
 
 pub type StoreResult<T> = Result<T, CacheError>;
@@ -25,21 +26,6 @@ pub enum Guarded<T> {
   Locked,
 }
 
-/// What `load` rewrites on a successful read: `readAt` always, and, when
-/// asked and the entry expires at all, its expiry.
-#[derive(Clone, Copy, Debug)]
-pub struct Touch {
-  pub now: f64,
-  pub refresh: Option<Refresh>,
-}
-
-/// A new logical expiry (`expireTimestamp`) with its physical lifetime.
-#[derive(Clone, Copy, Debug)]
-pub struct Refresh {
-  pub expire_timestamp: f64,
-  pub ttl_secs: u64,
-}
-
 #[derive(Debug, PartialEq)]
 pub enum LoadOutcome {
   Missing,
@@ -48,21 +34,11 @@ pub enum LoadOutcome {
   Loaded(Loaded),
 }
 
-/// An entry as `load` returns it: the value's JSON text and the envelope's
-/// timestamps, `last_read_at` being the read before this one.
-#[derive(Debug, PartialEq)]
-pub struct Loaded {
-  pub value_json: String,
-  pub expire_timestamp: Option<f64>,
-  pub created_at: Option<f64>,
-  pub last_read_at: Option<f64>,
-}
-
 /// One string entry of a dump, with the physical lifetime to restore it with.
 pub struct DumpedEntry {
   pub key: String,
   pub text: String,
-  pub ttl_secs: Option<u64>,
+  pub lifetime: Lifetime,
 }
 
 #[async_trait]
@@ -71,20 +47,24 @@ pub trait Store: Send + Sync {
   /// call is worth trying at once on the JS thread.
   fn answers_at_once(&self) -> bool;
 
-  /// Writes `envelope` (expiring after `ttl_secs`, or never) unless another
-  /// name holds the entry's lock.
-  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, ttl_secs: Option<u64>)
+  /// Writes `envelope` to live for `lifetime` unless another name holds the
+  /// entry's lock.
+  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
     -> StoreResult<Guarded<()>>;
 
   /// Reads the entry and, when it is live and not locked by another name,
-  /// writes it back touched (see [`Touch`]).
+  /// writes it back touched (see [`Envelope::touched`]). Nothing is written
+  /// for an entry that is not an envelope.
+  ///
+  /// [`Envelope::touched`]: crate::envelope::Envelope::touched
   async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome>;
 
   /// Deletes the entry unless another name holds its lock; `Done(existed)`.
   async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>>;
 
-  /// Takes the lock, or refreshes it when `lock_name` already holds it.
-  async fn lock(&self, lock_key: &str, lock_name: &str, ttl_secs: u64) -> StoreResult<bool>;
+  /// Takes the lock when nobody holds it (the holder too is refused, as
+  /// with SETNX); a lock given no lifetime left is gone at once.
+  async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool>;
 
   /// Releases the lock when `lock_name` holds it or nobody does.
   async fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool>;
@@ -96,7 +76,8 @@ pub trait Store: Send + Sync {
 
   async fn delete_prefix(&self, prefix: &str) -> StoreResult<()>;
 
-  /// The string entries under `prefix` as (key, stored text); lists are left out.
+  /// The entries under `prefix` as (key, stored text); WRONGTYPE when a
+  /// list is among them, as a Redis GET of it would be.
   async fn dump(&self, prefix: &str) -> StoreResult<Vec<(String, String)>>;
 
   async fn restore(&self, entries: Vec<DumpedEntry>) -> StoreResult<()>;
@@ -107,6 +88,10 @@ pub trait Store: Send + Sync {
   async fn pop(&self, key: &str) -> StoreResult<Option<String>>;
 
   async fn list_length(&self, key: &str) -> StoreResult<u64>;
+
+  /// The key's remaining lifetime in ms, as Redis's PTTL answers it: -2
+  /// when it does not exist, -1 when it does not expire.
+  async fn pttl(&self, key: &str) -> StoreResult<i64>;
 
   async fn close(&self) -> StoreResult<()>;
 }

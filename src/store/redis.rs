@@ -1,7 +1,7 @@
 //! The Redis store, wire-compatible with actionhero's JS cache: the same
 //! keys and values, so JS and native nodes can share one Redis. Every guarded
-//! operation is one Lua script (one round trip, atomic on the server); all
-//! calls share one multiplexed connection, so concurrent calls pipeline.
+//! write is one Lua script (atomic on the server); all calls share one
+//! multiplexed connection, so concurrent calls pipeline.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -11,10 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, ConnectionAddr, IntoConnectionInfo, Script};
-use serde_json::value::RawValue;
-
-use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Loaded, Store, StoreResult, Touch};
-use crate::envelope::js_number;
+use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
+use crate::envelope::{Envelope, Lifetime, Rewrite, Touched};
 use crate::error::CacheError;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -145,80 +143,79 @@ impl RedisStore {
   }
 }
 
-/// The lock check every guarded script starts with.
-const HELD_BY_OTHER: &str = r"
+/// What every guarded script starts with: the lock check, and how a key is
+/// given its lifetime (`mode`, `arg` as [`lifetime_args`] writes them).
+const PRELUDE: &str = r"
 local function held_by_other(lock_key, lock_name)
   local holder = redis.call('GET', lock_key)
   return holder and holder ~= lock_name
 end
+local function apply_lifetime(key, mode, arg)
+  if mode == 'secs' then redis.call('EXPIRE', key, arg)
+  elseif mode == 'until' then redis.call('PEXPIREAT', key, arg)
+  elseif mode == 'gone' then redis.call('DEL', key)
+  else redis.call('PERSIST', key) end
+end
 ";
 
 fn guarded_script(body: &str) -> Script {
-  Script::new(&format!("{HELD_BY_OTHER}{body}"))
+  Script::new(&format!("{PRELUDE}{body}"))
 }
 
-/// KEYS: entry, lock. ARGV: lock name, envelope, lifetime in seconds or ''.
+/// A lifetime as a script's two arguments.
+fn lifetime_args(lifetime: Lifetime) -> (&'static str, String) {
+  match lifetime {
+    Lifetime::Forever => ("forever", String::new()),
+    Lifetime::Secs(secs) => ("secs", secs.to_string()),
+    // PEXPIREAT takes whole ms; rounding up never ends an entry early.
+    Lifetime::Until(at) => ("until", (at.ceil() as i64).to_string()),
+    Lifetime::Gone => ("gone", String::new()),
+  }
+}
+
+/// KEYS: entry, lock. ARGV: lock name, envelope, lifetime mode and argument.
 static SAVE: LazyLock<Script> = LazyLock::new(|| {
   guarded_script(
     r"
 if held_by_other(KEYS[2], ARGV[1]) then return 0 end
-if ARGV[3] == '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-end
+if ARGV[3] ~= 'gone' then redis.call('SET', KEYS[1], ARGV[2]) end
+apply_lifetime(KEYS[1], ARGV[3], ARGV[4])
 return 1
 ",
   )
 });
 
-/// KEYS: entry, lock. ARGV: lock name, now, new expireTimestamp or '', its
-/// lifetime in seconds or ''. The envelope is rewritten as text, keeping the
-/// value's JSON exactly as stored: decoding and re-encoding it with cjson
-/// would change it (`[]` would come back as `{}`). Answers a status word,
-/// then the value's JSON and the expireTimestamp, createdAt and previous
-/// readAt as JSON numbers or 'null'.
-static LOAD: LazyLock<Script> = LazyLock::new(|| {
+/// A load's write, once Rust has read and checked the entry: only the
+/// envelope's tail changes, in place, so the value never passes through Lua.
+/// Skipped (0) when the entry changed since it was read, or another name
+/// took the lock meanwhile: the read stands, as of the moment it was made.
+/// KEYS: entry, lock. ARGV: lock name, the length read, the tail's offset,
+/// old tail, new tail (not shorter), lifetime mode and argument.
+static TOUCH_TAIL: LazyLock<Script> = LazyLock::new(|| {
   guarded_script(
-    r#"
--- A timestamp as JSON text: 'null' when absent, nil when not a number.
-local function number_text(n)
-  if n == nil or n == cjson.null then return 'null' end
-  if type(n) ~= 'number' then return nil end
-  if n == math.floor(n) and math.abs(n) < 2^53 then return string.format('%d', n) end
-  return string.format('%.17g', n)
-end
-local raw = redis.call('GET', KEYS[1])
-if not raw then return {'missing'} end
--- The envelope as JSON.stringify writes it; anything else goes through cjson.
-local value, expire, created, read_at =
-  string.match(raw, '^{"value":(.*),"expireTimestamp":([^,]*),"createdAt":([^,]*),"readAt":([^,}]*)}$')
-if not value then
-  local ok, entry = pcall(cjson.decode, raw)
-  -- An envelope is a JSON object (cjson decodes arrays to tables too).
-  if not ok or type(entry) ~= 'table' or string.sub(raw, 1, 1) ~= '{' then return {'corrupt'} end
-  value = entry.value == nil and 'null' or cjson.encode(entry.value)
-  expire, created, read_at = number_text(entry.expireTimestamp), number_text(entry.createdAt), number_text(entry.readAt)
-  if not (expire and created and read_at) then return {'corrupt'} end
-end
-if expire ~= 'null' then
-  local at = tonumber(expire)
-  if not at then return {'corrupt'} end
-  if at < tonumber(ARGV[2]) then return {'expired'} end
-end
-if held_by_other(KEYS[2], ARGV[1]) then return {'locked'} end
-local ttl = nil
-if expire ~= 'null' and ARGV[3] ~= '' then
-  expire, ttl = ARGV[3], ARGV[4]
-end
-local text = '{"value":' .. value .. ',"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[2] .. '}'
-if ttl then
-  redis.call('SET', KEYS[1], text, 'EX', ttl)
-else
-  redis.call('SET', KEYS[1], text, 'KEEPTTL')
-end
-return {'loaded', value, expire, created, read_at}
-"#,
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[2]) then return 0 end
+if redis.call('GETRANGE', KEYS[1], ARGV[3], -1) ~= ARGV[4] then return 0 end
+redis.call('SETRANGE', KEYS[1], ARGV[3], ARGV[5])
+apply_lifetime(KEYS[1], ARGV[6], ARGV[7])
+return 1
+",
+  )
+});
+
+/// The same for an envelope not in JSON.stringify's exact form (or a tail
+/// that shrinks), rare: the whole text is compared and replaced.
+/// KEYS: entry, lock. ARGV: lock name, text read, new text, lifetime mode and argument.
+static TOUCH_WHOLE: LazyLock<Script> = LazyLock::new(|| {
+  guarded_script(
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3])
+apply_lifetime(KEYS[1], ARGV[4], ARGV[5])
+return 1
+",
   )
 });
 
@@ -232,13 +229,14 @@ return redis.call('DEL', KEYS[1])
   )
 });
 
-/// KEYS: lock. ARGV: lock name, lifetime in seconds. Taking a lock one holds
-/// already refreshes its lifetime.
+/// KEYS: lock. ARGV: lock name, lifetime mode and argument. A held lock is
+/// refused to everyone, its holder too, as actionhero's SETNX does.
 static LOCK: LazyLock<Script> = LazyLock::new(|| {
   guarded_script(
     r"
-if held_by_other(KEYS[1], ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('GET', KEYS[1]) then return 0 end
+if ARGV[2] ~= 'gone' then redis.call('SET', KEYS[1], ARGV[1]) end
+apply_lifetime(KEYS[1], ARGV[2], ARGV[3])
 return 1
 ",
   )
@@ -255,58 +253,90 @@ return 1
   )
 });
 
+impl RedisStore {
+  /// The entry's text and its lock's holder, read together (MULTI), so the
+  /// lock state is the one the text was read under.
+  async fn read_entry(&self, keys: &EntryKeys) -> StoreResult<(Option<Vec<u8>>, Option<String>)> {
+    self
+      .run(|mut c| async move { redis::pipe().atomic().get(&keys.entry).get(&keys.lock).query_async(&mut c).await })
+      .await
+  }
+
+  async fn touch(&self, keys: &EntryKeys, lock_name: &str, text: &str, rewrite: Rewrite, lifetime: Lifetime)
+    -> StoreResult<()> {
+    let (mode, arg) = lifetime_args(lifetime);
+    let _: i64 = match rewrite {
+      Rewrite::Tail { at, old, new } if new.len() >= old.len() => {
+        self
+          .run(|mut c| async move {
+            (TOUCH_TAIL.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(text.len()).arg(at))
+              .arg(old)
+              .arg(new)
+              .arg(mode)
+              .arg(arg)
+              .invoke_async(&mut c)
+              .await
+          })
+          .await?
+      }
+      rewrite => {
+        let whole = match rewrite {
+          Rewrite::Tail { at, new, .. } => [&text[..at], &new].concat(),
+          Rewrite::Whole(whole) => whole,
+        };
+        self
+          .run(|mut c| async move {
+            (TOUCH_WHOLE.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(text))
+              .arg(whole)
+              .arg(mode)
+              .arg(arg)
+              .invoke_async(&mut c)
+              .await
+          })
+          .await?
+      }
+    };
+    Ok(())
+  }
+}
+
 #[async_trait]
 impl Store for RedisStore {
   fn answers_at_once(&self) -> bool {
     false
   }
 
-  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, ttl_secs: Option<u64>)
+  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
     -> StoreResult<Guarded<()>> {
-    let ttl = ttl_secs.map_or_else(String::new, |secs| secs.to_string());
+    let (mode, arg) = lifetime_args(lifetime);
     let saved: bool = self
       .run(|mut c| async move {
-        SAVE.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(envelope).arg(ttl).invoke_async(&mut c).await
+        SAVE.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(envelope).arg(mode).arg(arg).invoke_async(&mut c).await
       })
       .await?;
     Ok(if saved { Guarded::Done(()) } else { Guarded::Locked })
   }
 
+  /// Two steps, neither passing the value through Lua: a plain read of the
+  /// entry and its lock, checked here (so nothing is written for an entry
+  /// that is not an envelope), then a small script that rewrites the
+  /// envelope's tail unless the entry changed in between.
   async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
-    let (expire, ttl) = touch.refresh.map_or_else(
-      || (String::new(), String::new()),
-      |r| (js_number(r.expire_timestamp), r.ttl_secs.to_string()),
-    );
-    let reply: Vec<String> = self
-      .run(|mut c| async move {
-        LOAD
-          .key(&keys.entry)
-          .key(&keys.lock)
-          .arg(lock_name)
-          .arg(js_number(touch.now))
-          .arg(expire)
-          .arg(ttl)
-          .invoke_async(&mut c)
-          .await
-      })
-      .await?;
-    match reply.as_slice() {
-      [status] if status == "missing" => Ok(LoadOutcome::Missing),
-      [status] if status == "expired" => Ok(LoadOutcome::Expired),
-      [status] if status == "locked" => Ok(LoadOutcome::Locked),
-      [status, value, expire, created, read_at] if status == "loaded" => {
-        // The script matched the envelope as text; make sure the value
-        // really is JSON before handing it to JSON.parse.
-        serde_json::from_str::<&RawValue>(value).map_err(|_| CacheError::Corrupt)?;
-        Ok(LoadOutcome::Loaded(Loaded {
-          value_json: value.clone(),
-          expire_timestamp: json_number(expire),
-          created_at: json_number(created),
-          last_read_at: json_number(read_at),
-        }))
-      }
-      _ => Err(CacheError::Corrupt),
+    let (text, holder) = self.read_entry(keys).await?;
+    let Some(text) = text else {
+      return Ok(LoadOutcome::Missing);
+    };
+    let text = String::from_utf8(text).map_err(|_| CacheError::Corrupt)?;
+    let envelope = Envelope::parse(&text).ok_or(CacheError::Corrupt)?;
+    if envelope.is_expired(touch.now) {
+      return Ok(LoadOutcome::Expired);
     }
+    if holder.is_some_and(|holder| holder != lock_name) {
+      return Ok(LoadOutcome::Locked);
+    }
+    let Touched { rewrite, loaded, lifetime } = envelope.touched(&text, touch);
+    self.touch(keys, lock_name, &text, rewrite, lifetime).await?;
+    Ok(LoadOutcome::Loaded(loaded))
   }
 
   async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>> {
@@ -316,8 +346,11 @@ impl Store for RedisStore {
     Ok(if deleted < 0 { Guarded::Locked } else { Guarded::Done(deleted == 1) })
   }
 
-  async fn lock(&self, lock_key: &str, lock_name: &str, ttl_secs: u64) -> StoreResult<bool> {
-    self.run(|mut c| async move { LOCK.key(lock_key).arg(lock_name).arg(ttl_secs).invoke_async(&mut c).await }).await
+  async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
+    let (mode, arg) = lifetime_args(lifetime);
+    self
+      .run(|mut c| async move { LOCK.key(lock_key).arg(lock_name).arg(mode).arg(arg).invoke_async(&mut c).await })
+      .await
   }
 
   async fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
@@ -344,10 +377,13 @@ impl Store for RedisStore {
     let keys = self.scan(prefix).await?;
     let mut entries = Vec::with_capacity(keys.len());
     for batch in keys.chunks(BATCH) {
-      // MGET answers nil for a list instead of failing, which leaves lists
-      // out of the dump as the memory store does.
-      let texts: Vec<Option<String>> =
-        self.run(|mut c| async move { redis::cmd("MGET").arg(batch).query_async(&mut c).await }).await?;
+      // One GET per key, as actionhero does: a list fails with WRONGTYPE.
+      let mut pipe = redis::pipe();
+      for key in batch {
+        pipe.get(key);
+      }
+      let texts: Vec<Option<String>> = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
+      // A key deleted since the SCAN is left out.
       entries.extend(batch.iter().cloned().zip(texts).filter_map(|(key, text)| Some((key, text?))));
     }
     Ok(entries)
@@ -357,10 +393,19 @@ impl Store for RedisStore {
     for batch in entries.chunks(BATCH) {
       let mut pipe = redis::pipe();
       for entry in batch {
-        match entry.ttl_secs {
-          Some(secs) => pipe.set_ex(&entry.key, &entry.text, secs).ignore(),
-          None => pipe.set(&entry.key, &entry.text).ignore(),
-        };
+        pipe.set(&entry.key, &entry.text).ignore();
+        match entry.lifetime {
+          Lifetime::Forever => {}
+          Lifetime::Secs(secs) => {
+            pipe.expire(&entry.key, secs as i64).ignore();
+          }
+          Lifetime::Until(at) => {
+            pipe.pexpire_at(&entry.key, at.ceil() as i64).ignore();
+          }
+          Lifetime::Gone => {
+            pipe.del(&entry.key).ignore();
+          }
+        }
       }
       let _: () = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
     }
@@ -379,16 +424,16 @@ impl Store for RedisStore {
     self.run(|mut c| async move { c.llen(key).await }).await
   }
 
+  async fn pttl(&self, key: &str) -> StoreResult<i64> {
+    self.run(|mut c| async move { c.pttl(key).await }).await
+  }
+
   /// Drops this store's handle on the connection; the socket closes once
   /// calls still under way have finished.
   async fn close(&self) -> StoreResult<()> {
     self.connection.lock().unwrap_or_else(|e| e.into_inner()).take();
     Ok(())
   }
-}
-
-fn json_number(text: &str) -> Option<f64> {
-  text.parse().ok()
 }
 
 /// Makes a key prefix match itself literally in a SCAN pattern.
