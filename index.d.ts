@@ -145,3 +145,6 @@ export declare class Cache {
   close(next: Callback<boolean>): void
   close(): Promise<boolean>
 }
+
+/** Whether a cache built with this `redis` option keeps its data in memory (fakeredis configs do). */
+export declare function usesMemoryStore(redis?: RedisOptions | null): boolean

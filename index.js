@@ -477,4 +477,9 @@ class Cache {
   }
 }
 
-module.exports = { Cache }
+/** Whether a cache built with this `redis` option keeps its data in memory (fakeredis configs do). */
+function usesMemoryStore (redis) {
+  return 'memory' in storeOptions(redis)
+}
+
+module.exports = { Cache, usesMemoryStore }

@@ -9,7 +9,7 @@
 // The file must not be called `cache.js`: actionhero refuses a project
 // initializer that has the name of one of its own.
 
-const { Cache } = require('./index.js')
+const { Cache, usesMemoryStore } = require('./index.js')
 
 // When each step runs (actionhero runs initializers in ascending priority;
 // on a tie, its own initializers before the project's):
@@ -64,6 +64,33 @@ function cacheOptions (api) {
   }
 }
 
+/** Redis's TTL from its PTTL: whole seconds, rounded half up (ttlGenericCommand); -1 and -2 as they are. */
+function ttlFromPttl (ms) {
+  return ms < 0 ? ms : Math.floor((ms + 500) / 1000)
+}
+
+/**
+ * On the in-memory store, fakeredis cannot see the cache's keys. Code that
+ * reads a cache or lock key's lifetime through `api.redis.clients.client`
+ * (as actionhero's own test suite does) gets it from the native store
+ * instead; every other key, and every other command, still goes to fakeredis.
+ * Both the callback form and, without a callback, a Promise (ioredis's form).
+ */
+function answerLifetimesFromCache (client, cache) {
+  const isCacheKey = (key) => typeof key === 'string' &&
+    (key.startsWith(cache.redisPrefix) || key.startsWith(cache.lockPrefix))
+  for (const [command, fromPttl] of [['pttl', (ms) => ms], ['ttl', ttlFromPttl]]) {
+    const passThrough = client[command]
+    if (typeof passThrough !== 'function') continue
+    client[command] = function (key, ...rest) {
+      if (!isCacheKey(key)) return passThrough.call(this, key, ...rest)
+      const ask = (next) => cache.pttl(key, (error, ms) => (error ? next(error) : next(null, fromPttl(ms))))
+      if (typeof rest[0] === 'function') return ask(rest[0])
+      return new Promise((resolve, reject) => ask((error, answer) => (error ? reject(error) : resolve(answer))))
+    }
+  }
+}
+
 module.exports = {
   loadPriority: LOAD_PRIORITY,
   startPriority: START_PRIORITY,
@@ -78,6 +105,9 @@ module.exports = {
       return next(error)
     }
     api.cache = cache
+    // actionhero's redis initializer (load 200) has built its clients by now.
+    const client = api.redis && api.redis.clients && api.redis.clients.client
+    if (client && usesMemoryStore(api.config.redis)) answerLifetimesFromCache(client, cache)
     next()
   },
 
@@ -101,5 +131,6 @@ module.exports = {
   },
 
   // For tests and for apps that build their own cache from the same config.
-  cacheOptions
+  cacheOptions,
+  ttlFromPttl
 }

@@ -247,3 +247,96 @@ describe('start and stop', () => {
     expect(close).not.toHaveBeenCalled()
   })
 })
+
+describe('on the in-memory store, api.redis.clients.client answers TTLs of cache and lock keys', () => {
+  // actionhero 16's default config: fakeredis for every client.
+  const FAKEREDIS = { _toExpand: false, client: { konstructor: fakeredis.createClient, args: [6379, '127.0.0.1', { fast: true }], buildNew: false } }
+
+  /** An api whose redis initializer has built a fakeredis client of its own, then ours ran. */
+  async function bootOnFakeredis () {
+    const api = fakeApi(FAKEREDIS)
+    // A host name of its own: fakeredis clients of one host share their data.
+    const client = fakeredis.createClient(6379, `test-${RUN}-${serial}`, { fast: true })
+    api.redis = { clients: { client } }
+    expect(await initialize(api)).toBeUndefined()
+    return { api, client, cacheKey: (key) => api.cache.redisPrefix + key, lockKey: (key) => api.cache.lockPrefix + key }
+  }
+
+  /** client[command](key) in callback form: answers [error, result]. */
+  function ask (client, command, ...args) {
+    return new Promise((resolve) => client[command](...args, (error, result) => resolve([error, result])))
+  }
+
+  test('a lock\'s lifetime, as actionhero\'s suite reads it after lock(key, null)', async () => {
+    const { api, client, lockKey } = await bootOnFakeredis()
+    await expect(api.cache.lock('held', null)).resolves.toBe(true)
+    const [error, ttl] = await ask(client, 'ttl', lockKey('held'))
+    expect(error).toBeNull()
+    // lockDuration is 10000 ms; Redis rounds the remaining ms to whole seconds.
+    expect(ttl).toBeGreaterThanOrEqual(9)
+    expect(ttl).toBeLessThanOrEqual(10)
+    const [pttlError, ms] = await ask(client, 'pttl', lockKey('held'))
+    expect(pttlError).toBeNull()
+    expect(ms).toBeGreaterThan(0)
+    expect(ms).toBeLessThanOrEqual(10000)
+  })
+
+  test('entries: with a lifetime, without one (-1) and missing (-2); Promise form too', async () => {
+    const { api, client, cacheKey } = await bootOnFakeredis()
+    await api.cache.save('lives', 1, 60000)
+    await api.cache.save('forever', 1)
+    const [, ttl] = await ask(client, 'ttl', cacheKey('lives'))
+    expect(ttl).toBeGreaterThanOrEqual(59)
+    expect(ttl).toBeLessThanOrEqual(60)
+    await expect(client.pttl(cacheKey('lives'))).resolves.toBeGreaterThan(50000)
+    await expect(ask(client, 'ttl', cacheKey('forever'))).resolves.toEqual([null, -1])
+    await expect(client.ttl(cacheKey('forever'))).resolves.toBe(-1)
+    await expect(ask(client, 'pttl', cacheKey('missing'))).resolves.toEqual([null, -2])
+    await expect(client.pttl(cacheKey('missing'))).resolves.toBe(-2)
+  })
+
+  test('keys under the prefixes come from the native store even when fakeredis has them', async () => {
+    const { client, cacheKey } = await bootOnFakeredis()
+    await ask(client, 'set', cacheKey('only-in-fakeredis'), 'x')
+    await ask(client, 'expire', cacheKey('only-in-fakeredis'), 30)
+    await expect(ask(client, 'ttl', cacheKey('only-in-fakeredis'))).resolves.toEqual([null, -2])
+  })
+
+  test('every other key still goes to fakeredis', async () => {
+    const { client } = await bootOnFakeredis()
+    const other = `test:${RUN}:not-the-cache`
+    await ask(client, 'set', other, 'x')
+    await ask(client, 'expire', other, 30)
+    await expect(ask(client, 'ttl', other)).resolves.toEqual([null, 30])
+    const [error, ms] = await ask(client, 'pttl', other)
+    expect(error).toBeNull()
+    expect(ms).toBeGreaterThan(25000)
+    expect(ms).toBeLessThanOrEqual(30000)
+    // fakeredis's own answer for a missing key (-1, as Redis before 2.8), not the cache's -2.
+    await expect(ask(client, 'ttl', `test:${RUN}:missing`)).resolves.toEqual([null, -1])
+  })
+
+  test('a prefix set at run time is the one that counts', async () => {
+    const { api, client } = await bootOnFakeredis()
+    api.cache.lockPrefix = `test:${RUN}:moved-lock:`
+    await api.cache.lock('moved', 5000)
+    const [, ttl] = await ask(client, 'ttl', `test:${RUN}:moved-lock:moved`)
+    expect(ttl).toBeGreaterThanOrEqual(4)
+    expect(ttl).toBeLessThanOrEqual(5)
+  })
+
+  test('TTL is Redis\'s rounding of PTTL: half a second up, -1 and -2 as they are', () => {
+    const cases = [[0, 0], [499, 0], [500, 1], [1499, 1], [1500, 2], [9999, 10], [-1, -1], [-2, -2]]
+    expect(cases.map(([ms]) => initializer.ttlFromPttl(ms))).toEqual(cases.map(([, seconds]) => seconds))
+  })
+
+  test('on Redis, actionhero\'s client is left as it is', async () => {
+    const api = fakeApi({ client: { konstructor: Redis, args: [{ ...REDIS }] } })
+    const client = { ttl () {}, pttl () {} }
+    const { ttl, pttl } = client
+    api.redis = { clients: { client } }
+    expect(await initialize(api)).toBeUndefined()
+    expect(client.ttl).toBe(ttl)
+    expect(client.pttl).toBe(pttl)
+  })
+})
