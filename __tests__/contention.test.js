@@ -7,30 +7,14 @@
 // this process on two Cache objects sharing one in-memory server.
 
 const path = require('path')
-const { fork } = require('child_process')
 const Redis = require('ioredis')
 
 const { Cache } = require('..')
 const { prefixes, cleanupRedis, REDIS, RUN } = require('./support/stores')
+const { startContender } = require('./support/contenders')
 
 const CONTENDER = path.join(__dirname, 'support', 'contender.js')
 const ATTEMPTS = 1000
-
-/** Forks one contender; answers { child, ready, done } promises. */
-function startContender (config) {
-  const child = fork(CONTENDER, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  let exited = false
-  const ready = new Promise((resolve, reject) => {
-    child.once('message', (message) => (message === 'ready' ? resolve() : reject(new Error(`unexpected message ${JSON.stringify(message)}`))))
-    child.once('exit', (code) => reject(new Error(`${config.name} exited with ${code} before it was ready`)))
-  })
-  const done = new Promise((resolve, reject) => {
-    child.on('message', (message) => { if (message && message.result) resolve(message.result) })
-    child.once('exit', (code) => { exited = true; reject(new Error(`${config.name} exited with ${code} without a result`)) })
-  })
-  const stop = () => { if (!exited && child.exitCode === null) child.kill() }
-  return { child, ready, done, stop }
-}
 
 describe('lock contention on Redis: two processes', () => {
   const keys = prefixes('contention')
@@ -59,9 +43,9 @@ describe('lock contention on Redis: two processes', () => {
 
     const cacheOptions = { ...keys, redis: { ...REDIS } }
     contenders = ['alpha', 'beta'].map((name) =>
-      startContender({ name: `${name}-${RUN}`, key: 'mutex', attempts: ATTEMPTS, cacheOptions }))
+      startContender(CONTENDER, { name: `${name}-${RUN}`, key: 'mutex', attempts: ATTEMPTS, cacheOptions }))
     await Promise.all(contenders.map((c) => c.ready))
-    for (const { child } of contenders) child.send('go')
+    for (const contender of contenders) contender.go()
     const results = await Promise.all(contenders.map((c) => c.done))
 
     for (const result of results) {

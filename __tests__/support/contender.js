@@ -1,9 +1,9 @@
 'use strict'
 
 // One contender for the lock race in contention.test.js, run as its own
-// Node process (child_process.fork). It builds a Cache on the Redis the
-// parent names, says it is ready, waits for the parent's "go" so that all
-// contenders start together, then tries to take one lock `attempts` times.
+// Node process (see contenders.js). It builds a Cache on the Redis the
+// parent names and, once the parent says "go", tries to take one lock
+// `attempts` times.
 // Each time it holds the lock it checks that nobody else writes while it
 // holds it:
 //   - it saves its name as `owner` and reads it back: another holder's
@@ -13,8 +13,9 @@
 // It reports { name, attempts, holds, misses, violations, errors } and exits.
 
 const { Cache } = require('../..')
+const { parentChannel } = require('./contenders')
 
-const config = JSON.parse(process.argv[2])
+const { config, serve } = parentChannel()
 const { name, key, attempts, cacheOptions } = config
 
 const cache = new Cache({ ...cacheOptions, lockName: name, lockDuration: 10000 })
@@ -55,16 +56,10 @@ async function race () {
   return result
 }
 
-process.on('message', async (message) => {
-  if (message !== 'go') return
-  let result
+serve(async () => {
   try {
-    result = await race()
-  } catch (error) {
-    result = { name, fatal: `${error.code} ${error.stack}` }
+    return await race()
+  } finally {
+    await cache.close()
   }
-  await cache.close()
-  process.send({ result }, () => process.disconnect())
 })
-
-process.send('ready')

@@ -24,7 +24,8 @@ function accepts (port) {
 
 /**
  * Starts redis-server on `port` (a free one when left out); `args` are
- * extra command-line options. Answers { port, stop() }.
+ * extra command-line options. Answers { port, stop(), pause(), resume() }:
+ * a paused server (SIGSTOP) keeps its connections but answers nothing.
  */
 async function startRedis ({ port, args = [] } = {}) {
   port = port || await freePort()
@@ -39,7 +40,10 @@ async function startRedis ({ port, args = [] } = {}) {
   }
   return {
     port,
+    pause: () => server.kill('SIGSTOP'),
+    resume: () => server.kill('SIGCONT'),
     async stop () {
+      server.kill('SIGCONT') // a stopped process would not act on SIGTERM
       server.kill()
       await exited
     }

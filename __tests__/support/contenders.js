@@ -1,0 +1,71 @@
+'use strict'
+
+// Contenders for the contention tests: scripts run as separate Node
+// processes (as actionhero nodes are) or as worker threads of this process
+// (to share one in-memory server), all with one protocol: the contender
+// says 'ready', waits for 'go' so that all start together, then sends
+// { result } and ends.
+
+const { fork } = require('child_process')
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads')
+
+/**
+ * Starts `script` with `config`, as a child process or, with `thread`, a
+ * worker thread. Answers { ready, done, go(), stop() }: `ready` and `done`
+ * (the result) are promises that reject when the contender ends early.
+ */
+function startContender (script, config, { thread = false } = {}) {
+  const worker = thread
+    ? new Worker(script, { workerData: config })
+    : fork(script, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  let exited = false
+  const ready = new Promise((resolve, reject) => {
+    worker.once('message', (message) => (message === 'ready' ? resolve() : reject(new Error(`unexpected message ${JSON.stringify(message)}`))))
+    worker.once('exit', (code) => reject(new Error(`${config.name} exited with ${code} before it was ready`)))
+  })
+  const done = new Promise((resolve, reject) => {
+    worker.on('message', (message) => { if (message && message.result) resolve(message.result) })
+    worker.once('error', reject) // a worker thread's uncaught exception
+    worker.once('exit', (code) => { exited = true; reject(new Error(`${config.name} exited with ${code} without a result`)) })
+  })
+  return {
+    ready,
+    done,
+    go: () => (thread ? worker.postMessage('go') : worker.send('go')),
+    stop () {
+      if (exited) return
+      if (thread) worker.terminate()
+      else if (worker.exitCode === null) worker.kill()
+    }
+  }
+}
+
+/**
+ * The contender's side: its config, and `serve(run)`, which says 'ready',
+ * runs `run()` on 'go', hands its result (or the error it threw) to the
+ * parent and lets the contender end.
+ */
+function parentChannel () {
+  const config = isMainThread ? JSON.parse(process.argv[2]) : workerData
+  const send = isMainThread ? (message, sent) => process.send(message, sent) : (message, sent) => { parentPort.postMessage(message); sent() }
+  const onMessage = isMainThread ? (listener) => process.on('message', listener) : (listener) => parentPort.on('message', listener)
+  const hangUp = isMainThread ? () => process.disconnect() : () => parentPort.close()
+
+  function serve (run) {
+    onMessage(async (message) => {
+      if (message !== 'go') return
+      let result
+      try {
+        result = await run()
+      } catch (error) {
+        result = { name: config.name, fatal: `${error.code} ${error.stack}` }
+      }
+      send({ result }, hangUp)
+    })
+    send('ready', () => {})
+  }
+
+  return { config, serve }
+}
+
+module.exports = { startContender, parentChannel }
