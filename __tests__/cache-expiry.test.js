@@ -2,8 +2,8 @@
 
 // Expiry: the logical expireTimestamp ('Object Expired') against the physical
 // lifetime of ceil(expireTimeMS / 1000) whole seconds ('Object not found'),
-// and load's expireTimeMS option. Every wait keeps a wide margin from the
-// boundary it checks.
+// which a plain load moves to end at expireTimestamp, and load's expireTimeMS
+// option. Every wait keeps a wide margin from the boundary it checks.
 
 const { viaCallback, harness, expectLoadError, expectLoadRejects, sleep, sleepUntil, redisHarness } = require('./support/harness')
 const { stores, cleanupRedis } = require('./support/stores')
@@ -14,16 +14,19 @@ afterAll(() => cleanupRedis())
 describe.each(stores)('expiry on the $name store', (store) => {
   const { tag, make } = harness(store, 'expiry')
 
-  test('saved for 100 ms: Object Expired at ~300 ms, Object not found after ~1.5 s', async () => {
+  test('saved for 100 ms: Object Expired at ~300 ms, Object not found after ~1.5 s; once read, gone at ~300 ms', async () => {
     const cache = make(tag())
     const savedAt = Date.now()
     expect(await viaCallback((done) => cache.save('short', { v: 1 }, 100, done))).toEqual([null, true])
-    const fresh = await cache.load('short')
-    expect(fresh.value).toEqual({ v: 1 })
+    await cache.save('read', { v: 2 }, 100)
+    // A plain load ends the entry's lifetime at its expireTimestamp.
+    const fresh = await cache.load('read')
+    expect(fresh.value).toEqual({ v: 2 })
 
     await sleepUntil(savedAt, 300)
     await expectLoadError(cache, 'short', 'Object Expired', 'OBJECT_EXPIRED')
     await expectLoadRejects(cache, 'short', 'Object Expired', 'OBJECT_EXPIRED')
+    await expectLoadError(cache, 'read', 'Object not found', 'OBJECT_NOT_FOUND')
 
     await sleepUntil(savedAt, 1500)
     await expectLoadError(cache, 'short', 'Object not found', 'OBJECT_NOT_FOUND')
@@ -41,16 +44,28 @@ describe.each(stores)('expiry on the $name store', (store) => {
     await expectLoadError(cache, 'k', 'Object not found', 'OBJECT_NOT_FOUND')
   })
 
-  test('a negative expireTimeMS stores an entry that never loads', async () => {
+  // ceil(ms / 1000) is 0 for -1000 < ms <= 0: no lifetime at all, as actionhero 16 sets none.
+  test('an expireTimeMS in (-1000, 0) stores an entry that never loads and stays', async () => {
     const cache = make(tag())
     const savedAt = Date.now()
-    expect(await viaCallback((done) => cache.save('neg', 'v', -1000, done))).toEqual([null, true])
+    expect(await viaCallback((done) => cache.save('neg', 'v', -999, done))).toEqual([null, true])
     await expect(cache.save('neg-promise', 'v', -5)).resolves.toBe(true)
     await expectLoadError(cache, 'neg', 'Object Expired', 'OBJECT_EXPIRED')
     await expectLoadRejects(cache, 'neg-promise', 'Object Expired', 'OBJECT_EXPIRED')
     await sleepUntil(savedAt, 1600)
+    await expectLoadError(cache, 'neg', 'Object Expired', 'OBJECT_EXPIRED')
+    await expectLoadRejects(cache, 'neg-promise', 'Object Expired', 'OBJECT_EXPIRED')
+    expect([...(await cache.keys())].sort()).toEqual([cache.cachePrefix + 'neg', cache.cachePrefix + 'neg-promise'])
+  })
+
+  // ceil(ms / 1000) < 0: Redis's EXPIRE with a negative time deletes the key.
+  test('an expireTimeMS of -1000 or less: save answers true and the entry is gone at once', async () => {
+    const cache = make(tag())
+    expect(await viaCallback((done) => cache.save('neg', 'v', -1000, done))).toEqual([null, true])
+    await expect(cache.save('neg-promise', 'v', -5000)).resolves.toBe(true)
     await expectLoadError(cache, 'neg', 'Object not found', 'OBJECT_NOT_FOUND')
     await expectLoadRejects(cache, 'neg-promise', 'Object not found', 'OBJECT_NOT_FOUND')
+    expect(await cache.keys()).toEqual([])
   })
 
   test('load with expireTimeMS moves the expiry to now + ms and the entry outlives its first expiry', async () => {
@@ -80,7 +95,27 @@ describe.each(stores)('expiry on the $name store', (store) => {
     expect(lateError).toBeNull()
     expect(lateValue).toBe('c')
     expect(lateExpire).toBe(expireTimestamp)
-    expect((await cache.load('promise')).value).toBe('p')
+    const late = await cache.load('promise')
+    expect(late.value).toBe('p')
+
+    // And past the new expiry, both are gone.
+    await sleepUntil(Math.max(expireTimestamp, late.expireTimestamp), 500)
+    await expectLoadError(cache, 'callback', 'Object not found', 'OBJECT_NOT_FOUND')
+    await expectLoadRejects(cache, 'promise', 'Object not found', 'OBJECT_NOT_FOUND')
+  })
+
+  // ceil(ms / 1000) <= 0: actionhero's EXPIRE with 0 or less deletes the key.
+  test('load with a negative expireTimeMS answers the value, then the entry is gone', async () => {
+    const cache = make(tag())
+    await cache.save('callback', 'c', 60000)
+    await cache.save('promise', 'p', 60000)
+    const [error, value, expireTimestamp] = await viaCallback((done) => cache.load('callback', { expireTimeMS: -500 }, done))
+    expect(error).toBeNull()
+    expect(value).toBe('c')
+    expect(expireTimestamp).toBeLessThan(Date.now())
+    expect((await cache.load('promise', { expireTimeMS: -5000 })).value).toBe('p')
+    await expectLoadError(cache, 'callback', 'Object not found', 'OBJECT_NOT_FOUND')
+    await expectLoadRejects(cache, 'promise', 'Object not found', 'OBJECT_NOT_FOUND')
   })
 
   test('load with expireTimeMS leaves an entry saved without expiry without one', async () => {
@@ -110,18 +145,21 @@ describe.each(stores)('expiry on the $name store', (store) => {
 describe('expiry as Redis holds it', () => {
   const { tag, make, redis } = redisHarness('expiry-raw')
 
-  test('lifetimes are ceil(ms / 1000) seconds, at least one', async () => {
+  test('lifetimes are ceil(ms / 1000) seconds: none when that is 0, gone when it is negative', async () => {
     const cache = make(tag())
     await cache.save('ms100', 1, 100)
     await cache.save('ms2500', 1, 2500)
+    await cache.save('zero', 1, 0)
+    await cache.save('ms-500', 1, -500)
     await cache.save('negative', 1, -5000)
     const pttl = (key) => redis.pttl(cache.cachePrefix + key)
     expect(await pttl('ms100')).toBeGreaterThan(500)
     expect(await pttl('ms100')).toBeLessThanOrEqual(1000)
     expect(await pttl('ms2500')).toBeGreaterThan(2000)
     expect(await pttl('ms2500')).toBeLessThanOrEqual(3000)
-    expect(await pttl('negative')).toBeGreaterThan(0)
-    expect(await pttl('negative')).toBeLessThanOrEqual(1000)
+    expect(await pttl('zero')).toBe(-1)
+    expect(await pttl('ms-500')).toBe(-1)
+    expect(await pttl('negative')).toBe(-2)
   })
 
   test('load with expireTimeMS gives the entry a new lifetime; without an expiry it keeps none', async () => {
@@ -134,8 +172,13 @@ describe('expiry as Redis holds it', () => {
     expect(pttl).toBeGreaterThan(4000)
     expect(pttl).toBeLessThanOrEqual(5000)
     expect(await redis.ttl(cache.cachePrefix + 'forever')).toBe(-1)
-    // a plain load keeps the lifetime
-    await cache.load('expiring')
-    expect(await redis.pttl(cache.cachePrefix + 'expiring')).toBeGreaterThan(4000)
+    // A plain load ends the lifetime exactly at expireTimestamp (PEXPIREAT),
+    // not at the ceil(4500 / 1000) = 5 s the load above gave it.
+    const before = Date.now()
+    const { expireTimestamp } = await cache.load('expiring')
+    const plain = await redis.pttl(cache.cachePrefix + 'expiring')
+    const after = Date.now()
+    expect(plain).toBeLessThanOrEqual(expireTimestamp - before)
+    expect(plain).toBeGreaterThanOrEqual(expireTimestamp - after - 1)
   })
 })

@@ -10,6 +10,9 @@ const { stores, cleanupRedis } = require('./support/stores')
 
 afterAll(() => cleanupRedis())
 
+/** How long a retry of `retryMs` may take to give up: a bound that catches a hang, not a speed requirement. */
+const givesUpWithin = (retryMs, cache) => retryMs + 2 * cache.lockRetry + 250
+
 describe.each(stores)('locks on the $name store', (store) => {
   const { tag, make } = harness(store, 'locks')
 
@@ -19,14 +22,16 @@ describe.each(stores)('locks on the $name store', (store) => {
     return [make(shared, { lockName: 'node-a', ...extra }), make(shared, { lockName: 'node-b', ...extra })]
   }
 
-  test('lock answers true, true again for the holder, false for another lockName', async () => {
+  // SETNX, as every actionhero version: the holder's own lock is taken too.
+  test('lock answers true, then false for another lockName and for the holder itself', async () => {
     const [a, b] = pair()
     expect(await viaCallback((done) => a.lock('k', done))).toEqual([null, true])
-    expect(await viaCallback((done) => a.lock('k', done))).toEqual([null, true])
+    expect(await viaCallback((done) => a.lock('k', done))).toEqual([null, false])
     expect(await viaCallback((done) => b.lock('k', done))).toEqual([null, false])
     expect(await viaCallback((done) => b.lock('k', 5000, done))).toEqual([null, false])
-    await expect(a.lock('k', 5000)).resolves.toBe(true)
+    await expect(a.lock('k', 5000)).resolves.toBe(false)
     await expect(b.lock('k')).resolves.toBe(false)
+    await expect(a.checkLock('k')).resolves.toBe(true)
     await expect(b.lock('other-key')).resolves.toBe(true)
   })
 
@@ -89,10 +94,13 @@ describe.each(stores)('locks on the $name store', (store) => {
     expect(error).toBeNull()
     expect(free).toBe(false)
     expect(elapsed).toBeGreaterThanOrEqual(450)
+    expect(elapsed).toBeLessThanOrEqual(givesUpWithin(500, b))
 
     const startedPromise = Date.now()
     await expect(b.checkLock('k', 300)).resolves.toBe(false)
-    expect(Date.now() - startedPromise).toBeGreaterThanOrEqual(250)
+    const elapsedPromise = Date.now() - startedPromise
+    expect(elapsedPromise).toBeGreaterThanOrEqual(250)
+    expect(elapsedPromise).toBeLessThanOrEqual(givesUpWithin(300, b))
   })
 
   test('load of an entry locked by another: Object Locked and four nulls; the holder can load it', async () => {
@@ -147,10 +155,16 @@ describe.each(stores)('locks on the $name store', (store) => {
     await a.lock('k')
     const started = Date.now()
     const args = await viaCallback((done) => b.load('k', { retry: 400 }, done), 6000)
-    expect(Date.now() - started).toBeGreaterThanOrEqual(350)
+    const elapsed = Date.now() - started
+    expect(elapsed).toBeGreaterThanOrEqual(350)
+    expect(elapsed).toBeLessThanOrEqual(givesUpWithin(400, b))
     expectCacheError(args[0], 'Object Locked', 'OBJECT_LOCKED')
     expect(args.slice(1)).toEqual([null, null, null, null])
+    const startedPromise = Date.now()
     expectCacheError(await rejectionOf(b.load('k', { retry: 300 })), 'Object Locked', 'OBJECT_LOCKED')
+    const elapsedPromise = Date.now() - startedPromise
+    expect(elapsedPromise).toBeGreaterThanOrEqual(250)
+    expect(elapsedPromise).toBeLessThanOrEqual(givesUpWithin(300, b))
   })
 
   test('lockName is read on every call', async () => {
@@ -202,6 +216,17 @@ describe.each(stores)('locks on the $name store', (store) => {
     await expect(b.checkLock('long')).resolves.toBe(false)
   })
 
+  // actionhero 16 sets EXPIRE ceil(ms / 1000): 0 or less deletes the lock it just took.
+  test('a lock taken for 0 or a negative time answers true and is gone at once', async () => {
+    const [a, b] = pair()
+    expect(await viaCallback((done) => a.lock('zero', 0, done))).toEqual([null, true])
+    await expect(a.lock('negative', -5000)).resolves.toBe(true)
+    await expect(b.checkLock('zero')).resolves.toBe(true)
+    await expect(b.checkLock('negative')).resolves.toBe(true)
+    expect(await b.locks()).toEqual([])
+    await expect(b.lock('zero')).resolves.toBe(true)
+  })
+
   test('a lock taken for 1 ms still holds for about a second', async () => {
     const [a, b] = pair()
     const lockedAt = Date.now()
@@ -216,16 +241,17 @@ describe.each(stores)('locks on the $name store', (store) => {
     await expect(b.lock('k')).resolves.toBe(true)
   })
 
-  test('re-locking a key you hold refreshes its expiry', async () => {
+  test('re-locking a key you hold answers false and does not extend it', async () => {
     const [a, b] = pair()
     const lockedAt = Date.now()
     await expect(a.lock('k', 1000)).resolves.toBe(true)
     await sleepUntil(lockedAt, 500)
-    await expect(a.lock('k', 5000)).resolves.toBe(true)
-    // The first lock would have gone at 1 s.
-    await sleepUntil(lockedAt, 1800)
-    await expect(b.lock('k')).resolves.toBe(false)
+    await expect(a.lock('k', 5000)).resolves.toBe(false)
     await expect(b.checkLock('k')).resolves.toBe(false)
+    // The first lock's 1 s is over.
+    await sleepUntil(lockedAt, 1800)
+    await expect(b.checkLock('k')).resolves.toBe(true)
+    await expect(b.lock('k')).resolves.toBe(true)
   })
 
   test('lockRetry is read on every call', async () => {
@@ -237,7 +263,10 @@ describe.each(stores)('locks on the $name store', (store) => {
     b.lockRetry = 1500
     const started = Date.now()
     await expect(b.checkLock('k', 4000)).resolves.toBe(true)
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1400)
+    const elapsed = Date.now() - started
+    expect(elapsed).toBeGreaterThanOrEqual(1400)
+    // Seen on the second ask, well before a third (at 3000 ms).
+    expect(elapsed).toBeLessThan(2 * b.lockRetry)
   })
 
   test('locks() lists lock keys with the lockPrefix, from every node', async () => {

@@ -198,16 +198,24 @@ describe.each(stores)('save and load on the $name store', (store) => {
     expect(JSON.stringify(again)).toBe(JSON.stringify(value))
   })
 
-  test('undefined is saved as null', async () => {
-    const cache = make(tag())
-    expect(await viaCallback((done) => cache.save('u', undefined, done))).toEqual([null, true])
-    const [error, value] = await viaCallback((done) => cache.load('u', done))
-    expect(error).toBeNull()
-    expect(value).toBeNull()
-    await cache.save('u2', undefined, 60000)
-    expect((await cache.load('u2')).value).toBeNull()
-    expect((await storedEnvelope(cache, 'u2')).value).toBeNull()
-  })
+  // JSON.stringify leaves `value` out of the envelope for these, as in actionhero.
+  test.each([['undefined', undefined], ['a function', () => 1], ['a symbol', Symbol('s')]])(
+    '%s is saved as actionhero saves it: no value in the envelope, and load answers undefined',
+    async (_, value) => {
+      const cache = make(tag())
+      expect(await viaCallback((done) => cache.save('u', value, done))).toEqual([null, true])
+      const [error, loaded, expireTimestamp] = await viaCallback((done) => cache.load('u', done))
+      expect(error).toBeNull()
+      expect(loaded).toBeUndefined()
+      expect(expireTimestamp).toBeNull()
+      await cache.save('u2', value, 60000)
+      const promised = await cache.load('u2')
+      expect('value' in promised).toBe(true)
+      expect(promised.value).toBeUndefined()
+      expect(promised.expireTimestamp).toEqual(expect.any(Number))
+      expect(Object.keys(await storedEnvelope(cache, 'u2'))).toEqual(['expireTimestamp', 'createdAt', 'readAt'])
+    }
+  )
 
   test('saving again replaces the value', async () => {
     const cache = make(tag())
@@ -263,5 +271,23 @@ describe('the envelope as Redis holds it', () => {
     const pttl = await redis.pttl(cache.cachePrefix + 'expiring')
     expect(pttl).toBeGreaterThan(1000)
     expect(pttl).toBeLessThanOrEqual(2000)
+  })
+})
+
+describe('an envelope not in JSON.stringify\'s form (Redis)', () => {
+  const { tag, make, redis } = redisHarness('save-load-foreign')
+
+  test('a load keeps its value text byte for byte', async () => {
+    const cache = make(tag())
+    // Key order, spacing and number forms JSON.stringify would not write.
+    const valueText = '{"b": [], "a": 1.0}'
+    await redis.set(cache.cachePrefix + 'foreign', `{"readAt":null, "value":${valueText}, "createdAt":5, "expireTimestamp":null}`)
+    const [error, value, expireTimestamp, createdAt, lastReadAt] = await viaCallback((done) => cache.load('foreign', done))
+    expect(error).toBeNull()
+    expect(value).toEqual({ b: [], a: 1 })
+    expect([expireTimestamp, createdAt, lastReadAt]).toEqual([null, 5, null])
+    expect(await redis.get(cache.cachePrefix + 'foreign')).toContain(valueText)
+    expect((await cache.load('foreign')).value).toEqual({ b: [], a: 1 })
+    expect(await redis.get(cache.cachePrefix + 'foreign')).toContain(valueText)
   })
 })

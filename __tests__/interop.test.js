@@ -137,11 +137,17 @@ describe('actionhero 16 JS cache ⇄ addon on one Redis', () => {
       expect(lastReadAt).toBeNull()
     })
 
-    test('undefined, which JSON.stringify leaves out of the envelope, loads as null', async () => {
+    test('undefined, which JSON.stringify leaves out of the envelope, loads as undefined', async () => {
       await ok(js.cache, 'save', 'undef', undefined, 60000)
-      expect(await raw.get(entryKey('undef'))).not.toContain('"value"')
+      const jsRaw = await raw.get(entryKey('undef'))
+      expect(jsRaw).not.toContain('"value"')
       const [value] = await ok(native, 'load', 'undef')
-      expect(value).toBeNull()
+      expect(value).toBeUndefined()
+      // and the addon stores it the same way, but for the timestamps
+      await ok(native, 'save', 'native-undef', undefined, 60000)
+      const timestamps = (text) => text.replace(/\d+/g, 'N')
+      expect(timestamps(await raw.get(entryKey('native-undef')))).toBe(timestamps(jsRaw))
+      expect((await ok(js.cache, 'load', 'native-undef'))[0]).toBeUndefined()
     })
   })
 
@@ -224,7 +230,7 @@ describe('actionhero 16 JS cache ⇄ addon on one Redis', () => {
     })
 
     test('list items are the same bytes', async () => {
-      const items = [[], {}, { a: [1] }, 'ü', 0, null]
+      const items = [[], {}, { a: [1] }, 'ü', 0, null, undefined]
       for (const item of items) {
         await ok(js.cache, 'push', 'list-js', item)
         await ok(native, 'push', 'list-native', item)

@@ -5,12 +5,12 @@
 // does not answer (or is not there) ends a call with an error instead of
 // leaving it hanging.
 
-const net = require('net')
 const { types } = require('util')
 const Redis = require('ioredis')
 
 const { Cache } = require('..')
 const { prefixes, cleanupRedis, REDIS, RUN } = require('./support/stores')
+const { silentServer, freePort } = require('./support/redis-server')
 
 const HOST = REDIS.host
 const PORT = REDIS.port
@@ -173,59 +173,43 @@ describe('connection options', () => {
 describe('a Redis that does not answer', () => {
   const isError = (value) => types.isNativeError(value)
 
-  /** A loopback server that takes connections and never says a word. */
-  async function silentServer () {
-    const sockets = new Set()
-    const server = net.createServer((socket) => {
-      sockets.add(socket)
-      socket.on('error', () => {})
-      socket.on('close', () => sockets.delete(socket))
-    })
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-    return {
-      port: server.address().port,
-      connections: () => sockets.size,
-      close: () => new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(resolve)
-      })
-    }
-  }
+  const TIMEOUTS = { connectTimeoutMS: 300, commandTimeoutMS: 300 }
+  /** When a call to a Redis that does not answer must have failed: a bound that catches a hang. */
+  const FAILS_WITHIN = TIMEOUTS.connectTimeoutMS + TIMEOUTS.commandTimeoutMS + 250
 
-  /** A loopback port where nothing listens (taken, then given back). */
-  async function deadPort () {
-    const server = net.createServer()
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address()
-    await new Promise((resolve) => server.close(resolve))
-    return port
+  /** Runs `work` and answers its outcome, checking that it ended within FAILS_WITHIN. */
+  async function bounded (work) {
+    const started = Date.now()
+    const outcome = await work()
+    expect(Date.now() - started).toBeLessThanOrEqual(FAILS_WITHIN)
+    return outcome
   }
 
   test('a silent server: calls end with REDIS_TIMEOUT (or REDIS_CONNECTION)', async () => {
     const server = await silentServer()
     const cache = new Cache({
       ...prefixes(tag()),
-      redis: { host: '127.0.0.1', port: server.port, connectTimeoutMS: 300, commandTimeoutMS: 300 },
+      redis: { host: '127.0.0.1', port: server.port, ...TIMEOUTS },
       lockName: 'silent'
     })
     try {
       const started = Date.now()
-      const save = await call(cache, 'save', 'k', 1)
+      const save = await bounded(() => call(cache, 'save', 'k', 1))
       const saveMs = Date.now() - started
       expect(isError(save.error)).toBe(true)
       expect(['REDIS_TIMEOUT', 'REDIS_CONNECTION']).toContain(save.error && save.error.code)
       expect(server.connections()).toBeGreaterThan(0) // it did reach the server
 
-      const load = await call(cache, 'load', 'k')
+      const load = await bounded(() => call(cache, 'load', 'k'))
       expect(isError(load.error)).toBe(true)
       expect(['REDIS_TIMEOUT', 'REDIS_CONNECTION']).toContain(load.error && load.error.code)
       expect(load.results).toEqual([null, null, null, null])
 
-      const lock = await call(cache, 'lock', 'k', 1000)
+      const lock = await bounded(() => call(cache, 'lock', 'k', 1000))
       expect(['REDIS_TIMEOUT', 'REDIS_CONNECTION']).toContain(lock.error && lock.error.code)
 
       let rejected = null
-      await cache.keys().catch((error) => { rejected = error })
+      await bounded(() => cache.keys().catch((error) => { rejected = error }))
       expect(isError(rejected)).toBe(true)
       expect(['REDIS_TIMEOUT', 'REDIS_CONNECTION']).toContain(rejected && rejected.code)
 
@@ -239,22 +223,22 @@ describe('a Redis that does not answer', () => {
   }, 15000)
 
   test('nothing listening: calls end with REDIS_CONNECTION', async () => {
-    const port = await deadPort()
+    const port = await freePort() // nothing listens there once it is given back
     const cache = new Cache({
       ...prefixes(tag()),
-      redis: { host: '127.0.0.1', port, connectTimeoutMS: 300, commandTimeoutMS: 300 },
+      redis: { host: '127.0.0.1', port, ...TIMEOUTS },
       lockName: 'nobody'
     })
     try {
-      const save = await call(cache, 'save', 'k', 1)
+      const save = await bounded(() => call(cache, 'save', 'k', 1))
       expect(isError(save.error)).toBe(true)
       expect(save.error && save.error.code).toBe('REDIS_CONNECTION')
 
-      const load = await call(cache, 'load', 'k')
+      const load = await bounded(() => call(cache, 'load', 'k'))
       expect(load.error && load.error.code).toBe('REDIS_CONNECTION')
 
       let rejected = null
-      await cache.lock('k', 1000).catch((error) => { rejected = error })
+      await bounded(() => cache.lock('k', 1000).catch((error) => { rejected = error }))
       expect(rejected && rejected.code).toBe('REDIS_CONNECTION')
       console.log(`nothing listening: ${save.error && save.error.code}: ${save.error && save.error.message}`)
     } finally {

@@ -60,7 +60,10 @@ test('the server certificate is verified unless the URL says #insecure', async (
 test('a plain redis:// URL to the TLS port fails with an error, never a hang', async () => {
   const cache = new Cache({ redis: { url: `redis://127.0.0.1:${port}/0`, connectTimeoutMS: 500, commandTimeoutMS: 500 } })
   try {
+    const started = Date.now()
     const error = await cache.save('k', 1).then(() => null, (e) => e)
+    // connectTimeoutMS + commandTimeoutMS + 250: a bound that catches a hang.
+    expect(Date.now() - started).toBeLessThanOrEqual(500 + 500 + 250)
     expect(error).toBeInstanceOf(Error)
     expect(['REDIS_CONNECTION', 'REDIS_TIMEOUT']).toContain(error.code)
   } finally {

@@ -3,6 +3,8 @@
 // What the behaviour suites (cache-*.test.js) share: building caches that
 // are closed after each test, waiting for callbacks, checking errors.
 
+const path = require('path')
+const { spawnSync } = require('child_process')
 const Redis = require('ioredis')
 const { Cache } = require('../..')
 const { stores, REDIS } = require('./stores')
@@ -87,4 +89,20 @@ function redisHarness (file) {
   return { ...harness(stores.find((store) => store.name === 'redis'), file), redis }
 }
 
-module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, harness, redisHarness }
+const PACKAGE_DIR = path.join(__dirname, '..', '..')
+
+/**
+ * Runs `body` in a fresh Node process with `cache` built from `options`
+ * (and `Cache` in scope); answers spawnSync's result. For calls that could
+ * hang or take the process down: jest survives and sees what happened.
+ */
+function runInChild (options, body) {
+  const script = [
+    `const { Cache } = require(${JSON.stringify(PACKAGE_DIR)})`,
+    `const cache = new Cache(${JSON.stringify(options)})`,
+    body
+  ].join('\n')
+  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 })
+}
+
+module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, harness, redisHarness, runInChild }

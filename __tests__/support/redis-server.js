@@ -1,7 +1,7 @@
 'use strict'
 
 // A redis-server of a test's own, on a free loopback port, that keeps
-// nothing on disk; stopped by the test.
+// nothing on disk; stopped by the test. And a server that never answers.
 
 const { spawn } = require('child_process')
 const net = require('net')
@@ -50,4 +50,31 @@ async function startRedis ({ port, args = [] } = {}) {
   }
 }
 
-module.exports = { startRedis, freePort }
+/**
+ * A loopback server that takes connections and never says a word: a Redis
+ * that does not answer. Answers { port, connections(), close() }.
+ */
+async function silentServer () {
+  const sockets = new Set()
+  let accepted = 0
+  const server = net.createServer((socket) => {
+    accepted++
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: server.address().port,
+    /** Connections open now. */
+    connections: () => sockets.size,
+    /** Connections ever accepted. */
+    accepted: () => accepted,
+    close: () => new Promise((resolve) => {
+      for (const socket of sockets) socket.destroy()
+      server.close(resolve)
+    })
+  }
+}
+
+module.exports = { startRedis, freePort, silentServer }
