@@ -475,6 +475,7 @@ describe.each(stores)('errors on the $name store', (store) => {
   test('without a callback every method returns a Promise', async () => {
     const cache = make(tag())
     const file = tmpFile('promises')
+    const dumpCache = make(tag())
     const results = {
       save: cache.save('k', 1),
       load: cache.save('k2', 2).then(() => cache.load('k2')),
@@ -485,7 +486,8 @@ describe.each(stores)('errors on the $name store', (store) => {
       push: cache.push('q', 'i'),
       listLength: cache.listLength('missing'),
       pop: cache.pop('missing'),
-      dumpWrite: cache.dumpWrite(file)
+      // On a cache of its own: a dump fails on the list pushed above.
+      dumpWrite: dumpCache.dumpWrite(file)
     }
     for (const [name, promise] of Object.entries(results)) {
       expect([name, types.isPromise(promise)]).toEqual([name, true])
@@ -502,7 +504,7 @@ describe.each(stores)('errors on the $name store', (store) => {
       push: true, // as actionhero 18+ resolves it
       listLength: 0,
       pop: undefined,
-      dumpWrite: expect.any(Number)
+      dumpWrite: 0
     })
     const later = {}
     for (const name of ['locks', 'keys', 'size', 'clear', 'close']) {

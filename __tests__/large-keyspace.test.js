@@ -110,10 +110,10 @@ describe('5,000 keys on Redis: the walk is done in steps and batches', () => {
   async function commandCalls () {
     const stats = await redis.info('commandstats')
     const calls = (command) => Number((new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats) || [0, 0])[1])
-    return { scan: calls('scan'), mget: calls('mget'), del: calls('del') }
+    return { scan: calls('scan'), get: calls('get'), del: calls('del') }
   }
 
-  test('keys, dumpWrite and clear take more than one SCAN step, MGET and DEL each', async () => {
+  test('keys and clear take more than one SCAN step and DEL each; dumpWrite GETs every key, as actionhero does', async () => {
     const cache = make(tag())
     await fill(cache, { lists: false })
     // Redis counts every client's commands: only lower bounds can be read from these.
@@ -125,7 +125,7 @@ describe('5,000 keys on Redis: the walk is done in steps and batches', () => {
     before = after
     await expect(cache.dumpWrite(tmpFile('batches'))).resolves.toBe(ENTRIES)
     after = await commandCalls()
-    expect(after.mget - before.mget).toBeGreaterThanOrEqual(2)
+    expect(after.get - before.get).toBeGreaterThanOrEqual(ENTRIES)
 
     before = after
     await cache.clear()

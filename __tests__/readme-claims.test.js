@@ -70,9 +70,11 @@ describe.each(stores)('README claims on the $name store', (store) => {
     expect(cache.redisPrefix).toBe(cachePrefix)
     expect((await cache.load('a')).value).toBe('first prefix')
 
-    cache.lockPrefix = `${lockPrefix}moved:`
+    // Not under the old prefix, so the old prefix's SCAN cannot match it.
+    const movedLockPrefix = lockPrefix.replace(/:$/, '-moved:')
+    cache.lockPrefix = movedLockPrefix
     await expect(cache.lock('k')).resolves.toBe(true)
-    expect(await cache.locks()).toEqual([`${lockPrefix}moved:k`])
+    expect(await cache.locks()).toEqual([`${movedLockPrefix}k`])
     // A cache on the old lock prefix does not see that lock.
     await expect(other.checkLock('k')).resolves.toBe(true)
     expect(await other.locks()).toEqual([])

@@ -100,7 +100,8 @@ fn tail(expire_timestamp: Option<f64>, created_at: Option<f64>, read_at: Option<
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<'a> {
-  #[serde(borrow, default)]
+  /// None only when the key is absent: `"value":null` is a value.
+  #[serde(borrow, default, deserialize_with = "present")]
   pub value: Option<&'a RawValue>,
   #[serde(default)]
   pub expire_timestamp: Option<f64>,
@@ -108,6 +109,10 @@ pub struct Envelope<'a> {
   pub created_at: Option<f64>,
   #[serde(default)]
   pub read_at: Option<f64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+  <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 /// How a read rewrites a stored entry.
@@ -240,6 +245,8 @@ mod tests {
     assert!(!envelope.is_expired(10.0));
     assert!(Envelope::parse("not json").is_none());
     assert!(Envelope::parse("[1]").is_none());
+    let null = Envelope::parse(r#"{"value":null,"expireTimestamp":null,"createdAt":1,"readAt":null}"#).unwrap();
+    assert_eq!(null.value_json(), Some("null"));
     assert!(Envelope::parse(r#"{"value":{bad,"expireTimestamp":null,"createdAt":1,"readAt":null}"#).is_none());
   }
 
