@@ -82,11 +82,11 @@ export interface LoadedEntry<T = any> {
 export declare class Cache {
   constructor(options?: CacheOptions)
 
-  readonly cachePrefix: string
+  /** Writable, like the rest below: in force from the next call. */
+  cachePrefix: string
   /** actionhero's name for `cachePrefix`. */
-  readonly redisPrefix: string
-  readonly lockPrefix: string
-  /** Read on every call. */
+  redisPrefix: string
+  lockPrefix: string
   lockName: string
   lockDuration: number
   lockRetry: number
@@ -123,7 +123,8 @@ export declare class Cache {
   size(next: Callback<number>): void
   size(): Promise<number>
 
-  clear(next: Callback<boolean>): void
+  /** The callback gets the error alone, as in actionhero 16; the Promise resolves true (actionhero 18+). */
+  clear(next: (error: CacheError | null) => void): void
   clear(): Promise<boolean>
 
   dumpWrite(file: string, next: Callback<number>): void
@@ -132,7 +133,8 @@ export declare class Cache {
   dumpRead(file: string, next: Callback<number>): void
   dumpRead(file: string): Promise<number>
 
-  push(key: string, item: any, next: Callback<boolean>): void
+  /** The callback gets the error alone, as in actionhero 16; the Promise resolves true (actionhero 18+). */
+  push(key: string, item: any, next: (error: CacheError | null) => void): void
   push(key: string, item: any): Promise<boolean>
 
   pop<T = any>(key: string, next: Callback<T | undefined>): void
@@ -140,6 +142,13 @@ export declare class Cache {
 
   listLength(key: string, next: Callback<number>): void
   listLength(key: string): Promise<number>
+
+  /**
+   * The remaining lifetime in ms of a full store key (prefix included), as
+   * Redis's PTTL answers it: -2 when missing, -1 when it does not expire.
+   */
+  pttl(storeKey: string, next: Callback<number>): void
+  pttl(storeKey: string): Promise<number>
 
   /** Releases the connection; later calls fail with CACHE_CLOSED. */
   close(next: Callback<boolean>): void

@@ -12,6 +12,8 @@ cache.lockName = 'otherId'
 cache.lockDuration = 500
 cache.lockRetry = 10
 const prefix: string = cache.redisPrefix + cache.cachePrefix + cache.lockPrefix
+cache.redisPrefix = 'c:'
+cache.lockPrefix = 'l:'
 
 const bool = (error: CacheError | null, result?: boolean) => { if (error) console.log(error.code, error.message); console.log(result) }
 cache.save('k', { a: 1 }, bool)
@@ -60,6 +62,8 @@ cache.pop<number>('l', (error, item) => item)
 const popped: Promise<number | undefined> = cache.pop<number>('l')
 cache.listLength('l', (error, n) => n)
 const length: Promise<number> = cache.listLength('l')
+cache.pttl('a:k', (error, ms) => ms)
+const ttl: Promise<number> = cache.pttl('a:k')
 cache.close(bool)
 const closed: Promise<boolean> = cache.close()
 
@@ -74,4 +78,4 @@ new Cache({ cachePrefx: 'x' })
 // @ts-expect-error lockName is a string
 cache.lockName = 5
 
-export { prefix, saved, entry, destroyed, locked, unlocked, free, keys, locks, size, cleared, written, read, pushed, popped, length, closed }
+export { prefix, saved, entry, destroyed, locked, unlocked, free, keys, locks, size, cleared, written, read, pushed, popped, length, ttl, closed }
