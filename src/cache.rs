@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::envelope::{self, now_ms, Envelope, Lifetime, Loaded, Refresh, Touch};
+use crate::envelope::{self, now_ms, Envelope, Lifetime, Loaded, Refresh, Touch, MAX_MS};
 use crate::error::CacheError;
 use crate::store::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store};
 
@@ -279,11 +279,6 @@ pub fn expire_lifetime(ms: f64) -> Lifetime {
     Lifetime::Gone
   }
 }
-
-/// The largest time offset the cache accepts: JavaScript's Date range,
-/// far beyond any real lifetime, small enough that no clock or Redis
-/// arithmetic on it overflows.
-pub const MAX_MS: f64 = 8.64e15;
 
 fn checked_ms(name: &str, ms: Option<f64>) -> CacheResult<Option<f64>> {
   match ms {

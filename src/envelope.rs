@@ -14,6 +14,11 @@ pub fn now_ms() -> f64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
 }
 
+/// The largest time offset the cache accepts: JavaScript's Date range, far
+/// beyond any real lifetime, small enough that no clock or Redis arithmetic
+/// on it overflows.
+pub const MAX_MS: f64 = 8.64e15;
+
 /// How long a key stays in the store, as actionhero's Redis calls leave it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Lifetime {
@@ -162,8 +167,9 @@ impl<'a> Envelope<'a> {
     let expire_timestamp = refresh.map_or(self.expire_timestamp, |r| Some(r.expire_timestamp));
     let lifetime = match (refresh, self.expire_timestamp) {
       (Some(refresh), _) => refresh.lifetime,
-      (None, Some(at)) => Lifetime::Until(at),
-      (None, None) => Lifetime::Forever,
+      // An expiry past any clock's range (1e300 is valid JSON) never comes.
+      (None, Some(at)) if at - touch.now <= MAX_MS => Lifetime::Until(at),
+      (None, _) => Lifetime::Forever,
     };
     let new_tail = tail(expire_timestamp, self.created_at, Some(touch.now));
     let rewrite = match self.standard_tail_at(text) {
@@ -202,7 +208,9 @@ impl<'a> Envelope<'a> {
 /// or `null`. This runs on every save and load, hence no `format!`.
 pub fn push_js_number(text: &mut String, n: Option<f64>) {
   match n {
+    // JSON.stringify writes NaN and ±Infinity as null too.
     None => text.push_str("null"),
+    Some(n) if !n.is_finite() => text.push_str("null"),
     Some(n) if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 => {
       text.push_str(itoa::Buffer::new().format(n as i64));
     }
@@ -223,6 +231,7 @@ mod tests {
       r#"{"value":{"a":[1,2]},"expireTimestamp":1700000001000,"createdAt":1700000000000,"readAt":null}"#
     );
     assert_eq!(encode(Some("1.5"), None, Some(1.0), Some(2.5)), r#"{"value":1.5,"expireTimestamp":null,"createdAt":1,"readAt":2.5}"#);
+    assert_eq!(encode(Some("1"), Some(f64::INFINITY), Some(f64::NAN), None), r#"{"value":1,"expireTimestamp":null,"createdAt":null,"readAt":null}"#);
     // JSON.stringify({ value: undefined, … }) leaves the key out.
     assert_eq!(encode(None, None, Some(1.0), None), r#"{"expireTimestamp":null,"createdAt":1,"readAt":null}"#);
   }
@@ -245,6 +254,11 @@ mod tests {
     assert!(!envelope.is_expired(10.0));
     assert!(Envelope::parse("not json").is_none());
     assert!(Envelope::parse("[1]").is_none());
+    // Out of f64's range: not an envelope this cache can keep a clock for.
+    assert!(Envelope::parse(r#"{"value":1,"expireTimestamp":1e400,"createdAt":1,"readAt":null}"#).is_none());
+    let far = r#"{"value":1,"expireTimestamp":1e300,"createdAt":1,"readAt":null}"#;
+    let touched = Envelope::parse(far).unwrap().touched(far, Touch { now: AT, refresh: None });
+    assert_eq!(touched.lifetime, Lifetime::Forever);
     let null = Envelope::parse(r#"{"value":null,"expireTimestamp":null,"createdAt":1,"readAt":null}"#).unwrap();
     assert_eq!(null.value_json(), Some("null"));
     assert!(Envelope::parse(r#"{"value":{bad,"expireTimestamp":null,"createdAt":1,"readAt":null}"#).is_none());

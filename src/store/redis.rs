@@ -5,12 +5,18 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, ConnectionAddr, IntoConnectionInfo, Script};
+use redis::{
+  AsyncCommands, Cmd, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, ServerErrorKind, SetExpiry,
+  SetOptions,
+};
+
+use super::scripts::{self, lifetime_args};
 use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
 use crate::envelope::{Envelope, Lifetime, Rewrite, Touched};
 use crate::error::CacheError;
@@ -107,17 +113,41 @@ impl RedisStore {
   }
 
   /// Runs one exchange with Redis, giving up with REDIS_TIMEOUT when it
-  /// does not finish in time, so that no call hangs forever.
-  async fn run<T, F, Fut>(&self, exchange: F) -> StoreResult<T>
+  /// does not finish in time, so that no call hangs forever. When Redis has
+  /// forgotten the scripts (NOSCRIPT), loads them all and tries once more.
+  async fn run<T, F, Fut>(&self, attempt: F) -> StoreResult<T>
   where
-    F: FnOnce(ConnectionManager) -> Fut,
+    F: Fn(ConnectionManager) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
   {
     let connection = self.connection()?;
-    match tokio::time::timeout(self.deadline, exchange(connection)).await {
+    let exchange = async {
+      match attempt(connection.clone()).await {
+        Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+          let _: () = scripts::load_all().query_async(&mut connection.clone()).await?;
+          attempt(connection).await
+        }
+        outcome => outcome,
+      }
+    };
+    match tokio::time::timeout(self.deadline, exchange).await {
       Ok(outcome) => outcome.map_err(redis_error),
       Err(_) => Err(CacheError::Timeout(format!("Redis did not answer within {} ms", self.deadline.as_millis()))),
     }
+  }
+
+  async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> StoreResult<T> {
+    self.run(|mut c| async move { cmd.query_async(&mut c).await }).await
+  }
+
+  async fn query_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> StoreResult<T> {
+    self.run(|mut c| async move { pipe.query_async(&mut c).await }).await
+  }
+
+  /// The entry's text and its lock's holder, read together (MULTI), so the
+  /// lock state is the one the text was read under.
+  async fn read_entry(&self, keys: &EntryKeys) -> StoreResult<(Option<Vec<u8>>, Option<String>)> {
+    self.query_pipe(redis::pipe().atomic().get(&keys.entry).get(&keys.lock)).await
   }
 
   /// SCAN, not KEYS: it never blocks the server for long. Each step is one
@@ -143,184 +173,32 @@ impl RedisStore {
   }
 }
 
-/// What every guarded script starts with: the lock check, and how a key is
-/// given its lifetime (`mode`, `arg` as [`lifetime_args`] writes them).
-const PRELUDE: &str = r"
-local function held_by_other(lock_key, lock_name)
-  local holder = redis.call('GET', lock_key)
-  return holder and holder ~= lock_name
-end
-local function apply_lifetime(key, mode, arg)
-  if mode == 'secs' then redis.call('EXPIRE', key, arg)
-  elseif mode == 'until' then redis.call('PEXPIREAT', key, arg)
-  elseif mode == 'gone' then redis.call('DEL', key)
-  else redis.call('PERSIST', key) end
-end
-";
-
-fn guarded_script(body: &str) -> Script {
-  Script::new(&format!("{PRELUDE}{body}"))
-}
-
-/// A lifetime as a script's two arguments.
-fn lifetime_args(lifetime: Lifetime) -> (&'static str, String) {
-  match lifetime {
-    Lifetime::Forever => ("forever", String::new()),
-    Lifetime::Secs(secs) => ("secs", secs.to_string()),
-    // PEXPIREAT takes whole ms; rounding up never ends an entry early.
-    Lifetime::Until(at) => ("until", (at.ceil() as i64).to_string()),
-    Lifetime::Gone => ("gone", String::new()),
-  }
-}
-
-/// KEYS: entry, lock. ARGV: lock name, envelope, lifetime mode and argument.
-static SAVE: LazyLock<Script> = LazyLock::new(|| {
-  guarded_script(
-    r"
-if held_by_other(KEYS[2], ARGV[1]) then return 0 end
-if ARGV[3] ~= 'gone' then redis.call('SET', KEYS[1], ARGV[2]) end
-apply_lifetime(KEYS[1], ARGV[3], ARGV[4])
-return 1
-",
-  )
-});
-
-/// A load's write, once Rust has read and checked the entry: only the
-/// envelope's tail changes, in place, so the value never passes through Lua.
-/// Skipped (0) when the entry changed since it was read, or another name
-/// took the lock meanwhile: the read stands, as of the moment it was made.
-/// KEYS: entry, lock. ARGV: lock name, the length read, the tail's offset,
-/// old tail, new tail (not shorter), lifetime mode and argument.
-static TOUCH_TAIL: LazyLock<Script> = LazyLock::new(|| {
-  guarded_script(
-    r"
-if held_by_other(KEYS[2], ARGV[1]) then return 0 end
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[2]) then return 0 end
-if redis.call('GETRANGE', KEYS[1], ARGV[3], -1) ~= ARGV[4] then return 0 end
-redis.call('SETRANGE', KEYS[1], ARGV[3], ARGV[5])
-apply_lifetime(KEYS[1], ARGV[6], ARGV[7])
-return 1
-",
-  )
-});
-
-/// The same for an envelope not in JSON.stringify's exact form (or a tail
-/// that shrinks), rare: the whole text is compared and replaced.
-/// KEYS: entry, lock. ARGV: lock name, text read, new text, lifetime mode and argument.
-static TOUCH_WHOLE: LazyLock<Script> = LazyLock::new(|| {
-  guarded_script(
-    r"
-if held_by_other(KEYS[2], ARGV[1]) then return 0 end
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[3])
-apply_lifetime(KEYS[1], ARGV[4], ARGV[5])
-return 1
-",
-  )
-});
-
-/// KEYS: entry, lock. ARGV: lock name. Answers -1 when locked, else DEL's count.
-static DESTROY: LazyLock<Script> = LazyLock::new(|| {
-  guarded_script(
-    r"
-if held_by_other(KEYS[2], ARGV[1]) then return -1 end
-return redis.call('DEL', KEYS[1])
-",
-  )
-});
-
-/// KEYS: lock. ARGV: lock name, lifetime mode and argument. A held lock is
-/// refused to everyone, its holder too, as actionhero's SETNX does.
-static LOCK: LazyLock<Script> = LazyLock::new(|| {
-  guarded_script(
-    r"
-if redis.call('GET', KEYS[1]) then return 0 end
-if ARGV[2] ~= 'gone' then redis.call('SET', KEYS[1], ARGV[1]) end
-apply_lifetime(KEYS[1], ARGV[2], ARGV[3])
-return 1
-",
-  )
-});
-
-/// KEYS: lock. ARGV: lock name.
-static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
-  guarded_script(
-    r"
-if held_by_other(KEYS[1], ARGV[1]) then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
-",
-  )
-});
-
-impl RedisStore {
-  /// The entry's text and its lock's holder, read together (MULTI), so the
-  /// lock state is the one the text was read under.
-  async fn read_entry(&self, keys: &EntryKeys) -> StoreResult<(Option<Vec<u8>>, Option<String>)> {
-    self
-      .run(|mut c| async move { redis::pipe().atomic().get(&keys.entry).get(&keys.lock).query_async(&mut c).await })
-      .await
-  }
-
-  async fn touch(&self, keys: &EntryKeys, lock_name: &str, text: &str, rewrite: Rewrite, lifetime: Lifetime)
-    -> StoreResult<()> {
-    let (mode, arg) = lifetime_args(lifetime);
-    let _: i64 = match rewrite {
-      Rewrite::Tail { at, old, new } if new.len() >= old.len() => {
-        self
-          .run(|mut c| async move {
-            (TOUCH_TAIL.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(text.len()).arg(at))
-              .arg(old)
-              .arg(new)
-              .arg(mode)
-              .arg(arg)
-              .invoke_async(&mut c)
-              .await
-          })
-          .await?
-      }
-      rewrite => {
-        let whole = match rewrite {
-          Rewrite::Tail { at, new, .. } => [&text[..at], &new].concat(),
-          Rewrite::Whole(whole) => whole,
-        };
-        self
-          .run(|mut c| async move {
-            (TOUCH_WHOLE.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(text))
-              .arg(whole)
-              .arg(mode)
-              .arg(arg)
-              .invoke_async(&mut c)
-              .await
-          })
-          .await?
-      }
-    };
-    Ok(())
-  }
-}
-
 #[async_trait]
 impl Store for RedisStore {
   fn answers_at_once(&self) -> bool {
     false
   }
 
+  /// One round trip, the value never passing through Lua: a plain SET of
+  /// the new envelope beside the entry, then a small script that checks the
+  /// lock and renames it into place (or drops it).
   async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
     -> StoreResult<Guarded<()>> {
+    let staging = staging_key(&keys.entry);
     let (mode, arg) = lifetime_args(lifetime);
-    let saved: bool = self
-      .run(|mut c| async move {
-        SAVE.key(&keys.entry).key(&keys.lock).arg(lock_name).arg(envelope).arg(mode).arg(arg).invoke_async(&mut c).await
-      })
-      .await?;
+    let mut save = redis::pipe();
+    save.set_options(&staging, envelope, SetOptions::default().with_expiration(SetExpiry::PX(STAGING_MS))).ignore();
+    save.add_command(scripts::SAVE.call(&[&keys.entry, &keys.lock, &staging]).arg(lock_name).arg(mode).arg(arg).take());
+    let (saved,): (bool,) = self.query_pipe(&save).await?;
     Ok(if saved { Guarded::Done(()) } else { Guarded::Locked })
   }
 
-  /// Two steps, neither passing the value through Lua: a plain read of the
-  /// entry and its lock, checked here (so nothing is written for an entry
-  /// that is not an envelope), then a small script that rewrites the
-  /// envelope's tail unless the entry changed in between.
+  /// Two round trips, the value never passing through Lua: a plain read
+  /// of the entry and its lock, checked here (so nothing is written for an
+  /// entry that is not an envelope), then a small script that rewrites the
+  /// envelope's tail unless the entry changed meanwhile. The answer waits
+  /// for the write, as actionhero's does: a node told of this read finds it
+  /// recorded.
   async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
     let (text, holder) = self.read_entry(keys).await?;
     let Some(text) = text else {
@@ -335,26 +213,22 @@ impl Store for RedisStore {
       return Ok(LoadOutcome::Locked);
     }
     let Touched { rewrite, loaded, lifetime } = envelope.touched(&text, touch);
-    self.touch(keys, lock_name, &text, rewrite, lifetime).await?;
+    let _: i64 = self.query(&touch_cmd(keys, lock_name, &text, rewrite, lifetime)).await?;
     Ok(LoadOutcome::Loaded(loaded))
   }
 
   async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>> {
-    let deleted: i64 = self
-      .run(|mut c| async move { DESTROY.key(&keys.entry).key(&keys.lock).arg(lock_name).invoke_async(&mut c).await })
-      .await?;
+    let deleted: i64 = self.query(scripts::DESTROY.call(&[&keys.entry, &keys.lock]).arg(lock_name)).await?;
     Ok(if deleted < 0 { Guarded::Locked } else { Guarded::Done(deleted == 1) })
   }
 
   async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
     let (mode, arg) = lifetime_args(lifetime);
-    self
-      .run(|mut c| async move { LOCK.key(lock_key).arg(lock_name).arg(mode).arg(arg).invoke_async(&mut c).await })
-      .await
+    self.query(scripts::LOCK.call(&[lock_key]).arg(lock_name).arg(mode).arg(arg)).await
   }
 
   async fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
-    self.run(|mut c| async move { UNLOCK.key(lock_key).arg(lock_name).invoke_async(&mut c).await }).await
+    self.query(scripts::UNLOCK.call(&[lock_key]).arg(lock_name)).await
   }
 
   async fn lock_holder(&self, lock_key: &str) -> StoreResult<Option<String>> {
@@ -382,7 +256,7 @@ impl Store for RedisStore {
       for key in batch {
         pipe.get(key);
       }
-      let texts: Vec<Option<String>> = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
+      let texts: Vec<Option<String>> = self.query_pipe(&pipe).await?;
       // A key deleted since the SCAN is left out.
       entries.extend(batch.iter().cloned().zip(texts).filter_map(|(key, text)| Some((key, text?))));
     }
@@ -407,13 +281,13 @@ impl Store for RedisStore {
           }
         }
       }
-      let _: () = self.run(|mut c| async move { pipe.query_async(&mut c).await }).await?;
+      let _: () = self.query_pipe(&pipe).await?;
     }
     Ok(())
   }
 
   async fn push(&self, key: &str, item: String) -> StoreResult<u64> {
-    self.run(|mut c| async move { c.rpush(key, item).await }).await
+    self.query(redis::cmd("RPUSH").arg(key).arg(item)).await
   }
 
   async fn pop(&self, key: &str) -> StoreResult<Option<String>> {
@@ -433,6 +307,49 @@ impl Store for RedisStore {
   async fn close(&self) -> StoreResult<()> {
     self.connection.lock().unwrap_or_else(|e| e.into_inner()).take();
     Ok(())
+  }
+}
+
+/// How long a new envelope may wait beside its entry: far longer than the
+/// round trip that moves it, so that only a save cut off halfway leaves
+/// one, and not for long.
+const STAGING_MS: u64 = 60_000;
+
+/// Where `save` writes a new envelope before moving it into place: outside
+/// the cache prefix (no `keys` or `size` of any node sees it), in the
+/// entry's hash slot (`{…}`: the same node in a cluster), unique.
+fn staging_key(entry: &str) -> String {
+  static NEXT: AtomicU64 = AtomicU64::new(0);
+  static PROCESS: LazyLock<String> =
+    LazyLock::new(|| format!("{}.{}", std::process::id(), crate::envelope::now_ms() as u64));
+  let n = NEXT.fetch_add(1, Ordering::Relaxed);
+  let tag = hash_tag(entry).unwrap_or(entry);
+  format!("actionhero-native-cache:staging:{{{tag}}}:{}.{n}", *PROCESS)
+}
+
+/// The part of a key Redis Cluster hashes, when it has one: what stands
+/// between its first `{` and the next `}`, when not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+  let open = key.find('{')?;
+  let close = key[open + 1..].find('}')?;
+  (close > 0).then(|| &key[open + 1..open + 1 + close])
+}
+
+/// The script that writes a load's changes (see `scripts::TOUCH_TAIL`).
+fn touch_cmd(keys: &EntryKeys, lock_name: &str, text: &str, rewrite: Rewrite, lifetime: Lifetime) -> Cmd {
+  let (mode, arg) = lifetime_args(lifetime);
+  let entry_keys = [keys.entry.as_str(), keys.lock.as_str()];
+  match rewrite {
+    Rewrite::Tail { at, old, new } if new.len() >= old.len() => {
+      scripts::TOUCH_TAIL.call(&entry_keys).arg(lock_name).arg(text.len()).arg(at).arg(old).arg(new).arg(mode).arg(arg).clone()
+    }
+    rewrite => {
+      let whole = match rewrite {
+        Rewrite::Tail { at, new, .. } => [&text[..at], &new].concat(),
+        Rewrite::Whole(whole) => whole,
+      };
+      scripts::TOUCH_WHOLE.call(&entry_keys).arg(lock_name).arg(text).arg(whole).arg(mode).arg(arg).clone()
+    }
   }
 }
 

@@ -1,0 +1,163 @@
+//! The Redis store's Lua scripts: each guarded write, atomic on the server.
+//! No script reads or receives a stored value: strings passed through Lua
+//! cost Redis about fifty times what a plain SET of them does, so values
+//! travel in plain commands beside the scripts (see `store::redis`).
+
+use std::sync::LazyLock;
+
+use redis::Cmd;
+
+use crate::envelope::Lifetime;
+
+/// What every script starts with: the lock check, and how a key is given
+/// its lifetime (`mode`, `arg` as [`lifetime_args`] writes them).
+const PRELUDE: &str = r"
+local function held_by_other(lock_key, lock_name)
+  local holder = redis.call('GET', lock_key)
+  return holder and holder ~= lock_name
+end
+local function apply_lifetime(key, mode, arg)
+  if mode == 'secs' then redis.call('EXPIRE', key, arg)
+  elseif mode == 'until' then redis.call('PEXPIREAT', key, arg)
+  elseif mode == 'gone' then redis.call('DEL', key)
+  else redis.call('PERSIST', key) end
+end
+";
+
+/// A script, called by its SHA1 (EVALSHA); `Store::run` loads every script
+/// again when Redis has forgotten them (NOSCRIPT, after a restart or a
+/// SCRIPT FLUSH).
+pub struct Lua {
+  code: String,
+  hash: String,
+}
+
+impl Lua {
+  fn new(body: &str) -> Self {
+    let code = format!("{PRELUDE}{body}");
+    let hash = redis::Script::new(&code).get_hash().to_owned();
+    Lua { code, hash }
+  }
+
+  /// EVALSHA with these keys; the caller adds the arguments.
+  pub fn call(&self, keys: &[&str]) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(&self.hash).arg(keys.len()).arg(keys);
+    cmd
+  }
+
+  fn load(&self) -> Cmd {
+    let mut cmd = redis::cmd("SCRIPT");
+    cmd.arg("LOAD").arg(&self.code);
+    cmd
+  }
+}
+
+/// SCRIPT LOAD of every script, as one pipeline.
+pub fn load_all() -> redis::Pipeline {
+  let mut pipe = redis::pipe();
+  for script in [&SAVE, &TOUCH_TAIL, &TOUCH_WHOLE, &DESTROY, &LOCK, &UNLOCK] {
+    pipe.add_command(script.load()).ignore();
+  }
+  pipe
+}
+
+/// A lifetime as a script's two arguments.
+pub fn lifetime_args(lifetime: Lifetime) -> (&'static str, String) {
+  match lifetime {
+    Lifetime::Forever => ("forever", String::new()),
+    Lifetime::Secs(secs) => ("secs", secs.to_string()),
+    // PEXPIREAT takes whole ms; rounding up never ends an entry early.
+    Lifetime::Until(at) => ("until", (at.ceil() as i64).to_string()),
+    Lifetime::Gone => ("gone", String::new()),
+  }
+}
+
+/// Moves a new envelope, written beside the entry by a plain SET just
+/// before, into place unless another name holds the lock.
+/// KEYS: entry, lock, the new envelope's key. ARGV: lock name, lifetime mode and argument.
+pub static SAVE: LazyLock<Lua> = LazyLock::new(|| {
+  Lua::new(
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+if ARGV[2] == 'gone' then
+  redis.call('DEL', KEYS[3], KEYS[1])
+  return 1
+end
+redis.call('RENAME', KEYS[3], KEYS[1])
+apply_lifetime(KEYS[1], ARGV[2], ARGV[3])
+return 1
+",
+  )
+});
+
+/// A load's write, once Rust has read and checked the entry: only the
+/// envelope's tail changes, in place. Skipped (0) when the entry changed
+/// since it was read, or another name took the lock meanwhile: the read
+/// stands, as of the moment it was made.
+/// KEYS: entry, lock. ARGV: lock name, the length read, the tail's offset,
+/// old tail, new tail (not shorter), lifetime mode and argument.
+pub static TOUCH_TAIL: LazyLock<Lua> = LazyLock::new(|| {
+  Lua::new(
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[2]) then return 0 end
+if redis.call('GETRANGE', KEYS[1], ARGV[3], -1) ~= ARGV[4] then return 0 end
+redis.call('SETRANGE', KEYS[1], ARGV[3], ARGV[5])
+apply_lifetime(KEYS[1], ARGV[6], ARGV[7])
+return 1
+",
+  )
+});
+
+/// The same for an envelope not in JSON.stringify's exact form (or a tail
+/// that shrinks), rare: the whole text is compared and replaced.
+/// KEYS: entry, lock. ARGV: lock name, text read, new text, lifetime mode and argument.
+pub static TOUCH_WHOLE: LazyLock<Lua> = LazyLock::new(|| {
+  Lua::new(
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3])
+apply_lifetime(KEYS[1], ARGV[4], ARGV[5])
+return 1
+",
+  )
+});
+
+/// KEYS: entry, lock. ARGV: lock name. Answers -1 when locked, else DEL's count.
+pub static DESTROY: LazyLock<Lua> = LazyLock::new(|| {
+  Lua::new(
+    r"
+if held_by_other(KEYS[2], ARGV[1]) then return -1 end
+return redis.call('DEL', KEYS[1])
+",
+  )
+});
+
+/// KEYS: lock. ARGV: lock name, lifetime mode and argument. A held lock is
+/// refused to everyone, its holder too, as actionhero's SETNX does.
+pub static LOCK: LazyLock<Lua> = LazyLock::new(|| {
+  Lua::new(
+    r"
+if redis.call('GET', KEYS[1]) then return 0 end
+if ARGV[2] ~= 'gone' then redis.call('SET', KEYS[1], ARGV[1]) end
+apply_lifetime(KEYS[1], ARGV[2], ARGV[3])
+return 1
+",
+  )
+});
+
+/// KEYS: lock. ARGV: lock name.
+pub static UNLOCK: LazyLock<Lua> = LazyLock::new(|| {
+  Lua::new(
+    r"
+if held_by_other(KEYS[1], ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+",
+  )
+});
