@@ -8,9 +8,9 @@
 // this plants entries under the namespace `ns`, makes the calls one after
 // the other on a fresh Cache, checks each one, and answers
 // { id, report: { made, answered, threw, lost, violations } }.
-// Before each call it appends `start <i> <call>` to the progress file, and
-// after it `end <i> <outcome>`, with synchronous writes: when the process
-// dies, the parent reads there which call was under way.
+// Before each call it appends `start <i> <call> with <settings>` to the
+// progress file, and after it `end <i> <outcome>`, with synchronous writes:
+// when the process dies, the parent reads there which call was under way.
 
 const fs = require('fs')
 const path = require('path')
@@ -20,20 +20,20 @@ const inputs = require('./fuzz-inputs')
 
 const { KEYS, VALUES, TIMES, LOCK_NAMES, PREFIXES, CALLBACKS, BAD_FILES, PLANTS, LOCK_PLANTS, OMIT, VALID, INVALID } = inputs
 
-const { store, redis: redisOptions, memoryName, progressFile } = JSON.parse(process.argv[2])
+const { store, redis: redisOptions, memoryName, progressFile, snapshotDir } = JSON.parse(process.argv[2])
 const progress = fs.openSync(progressFile, 'a')
 
 /** Only turns a callback that never comes into a failure; not a speed requirement. */
 const CALLBACK_GUARD_MS = 8000
 /** How long after the last call a second invocation of any callback is still looked for. */
-const GRACE_MS = 50
+const GRACE_MS = 20
 /** Natural expiry: every lifetime the cache gives is a whole second or more (or none at all). */
 const SHORTEST_LIFETIME_MS = 1000
 const MAX_VIOLATIONS = 10
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-/** The key as it reaches the store: N-API turns lone surrogates into U+FFFD. */
-const storedKey = (key) => key.toWellFormed()
+/** The key as it reaches the store: UTF-8, where lone surrogates become U+FFFD. */
+const storedKey = (key) => Buffer.from(key, 'utf8').toString('utf8')
 const describeCall = (call) => JSON.stringify(call)
 
 const raw = store === 'redis' ? new Redis({ ...redisOptions, lazyConnect: true }) : null
@@ -66,7 +66,8 @@ if (raw) {
             content = joined(members)
           end
           out[#out + 1] = key
-          out[#out + 1] = kind .. ':' .. redis.sha1hex(content)
+          out[#out + 1] = kind
+          out[#out + 1] = redis.sha1hex(content)
           out[#out + 1] = redis.call('PTTL', key)
         end
       until cursor == '0'
@@ -99,29 +100,71 @@ function countingCallback (record) {
 
 // ---------------------------------------------------------------- the store
 
-/** Key → { content, ttl } under the namespace: ttl is PTTL's answer (-1 none), or null where the store cannot tell. */
+/**
+ * Key → { kind, content, ttl } for every key under the namespace: kind is
+ * 'string', 'list', …; content what the key holds (null where it cannot be
+ * read); ttl PTTL's answer (-1: none), or null where the store cannot tell.
+ */
 async function redisSnapshot (ns) {
   const flat = await raw.snapshot(`${ns}*`)
   const keys = new Map()
-  for (let i = 0; i < flat.length; i += 3) keys.set(flat[i], { content: flat[i + 1], ttl: flat[i + 2] })
+  for (let i = 0; i < flat.length; i += 4) keys.set(flat[i], { kind: flat[i + 1], content: flat[i + 2], ttl: flat[i + 3] })
   return keys
 }
 
 /**
- * The in-memory store seen through a second cache whose prefix is the
- * namespace: its dump gives every string key's text byte for byte (a load
- * would change readAt), and listLength the lists it leaves out.
+ * The in-memory store, seen through caches of its own (`observe(prefix)`):
+ * keys from the namespace's, lists by listLength, and string keys' texts,
+ * byte for byte, from dump files (a load would change readAt).
  */
-async function memorySnapshot (observer, ns, file) {
+async function memorySnapshot (observe, ns, file) {
+  const root = observe(ns)
   const keys = new Map()
-  const all = await observer.keys()
-  await observer.dumpWrite(file)
-  const texts = JSON.parse(fs.readFileSync(file, 'utf8'))
-  for (const key of all) {
-    const content = key in texts ? `string:${texts[key]}` : `list:${await observer.listLength(key.slice(ns.length))}`
-    keys.set(key, { content, ttl: null, text: texts[key] })
+  const strings = []
+  const lists = []
+  for (const key of await root.keys()) {
+    const length = await root.listLength(key.slice(ns.length)).catch((error) => {
+      if (error.code === 'WRONGTYPE') return null
+      throw error
+    })
+    if (length === null) strings.push(key)
+    else if (length > 0) { // 0: gone since keys() listed it
+      lists.push(key)
+      keys.set(key, { kind: 'list', content: String(length), ttl: null })
+    }
+  }
+  const texts = await readTexts(observe, ns, strings, lists, file)
+  for (const key of strings) {
+    const text = texts.has(key) ? texts.get(key) : null
+    keys.set(key, { kind: 'string', content: text, ttl: null, text })
   }
   return keys
+}
+
+/**
+ * The texts of string keys under `prefix`, read by dumping prefixes that
+ * hold no list (a dump may fail on a list, as actionhero 16's does): this
+ * prefix when it can, else each prefix one character longer, and so on. A
+ * string key that a list key starts with cannot be read so: it is left out.
+ */
+async function readTexts (observe, prefix, strings, lists, file, texts = new Map()) {
+  if (strings.length === 0) return texts
+  if (!lists.some((key) => key.startsWith(prefix))) {
+    await observe(prefix).dumpWrite(file)
+    const dumped = JSON.parse(fs.readFileSync(file, 'utf8'))
+    for (const key of strings) if (Object.hasOwn(dumped, key)) texts.set(key, dumped[key])
+    return texts
+  }
+  const groups = new Map()
+  for (const key of strings) {
+    if (key === prefix) continue
+    const longer = prefix + String.fromCodePoint(key.codePointAt(prefix.length))
+    groups.set(longer, [...(groups.get(longer) || []), key])
+  }
+  for (const [longer, group] of groups) {
+    await readTexts(observe, longer, group, lists.filter((key) => key.startsWith(longer)), file, texts)
+  }
+  return texts
 }
 
 /** Whether `key` may have expired by itself between two snapshots. */
@@ -139,24 +182,42 @@ function mayHaveExpired (before, elapsedMs, batchAgeMs) {
   }
 }
 
-/** Differences between two snapshots outside the keys the call may change. */
+/**
+ * Differences between two snapshots outside the keys the call may change:
+ * [{ key, change }], where change is 'vanished', 'appeared', 'content' or 'lifetime'.
+ */
 function unexpectedChanges (before, after, mayChange, elapsedMs, batchAgeMs) {
   const changes = []
   for (const [key, was] of before) {
     if (mayChange(key)) continue
     const now = after.get(key)
     if (now === undefined) {
-      if (!mayHaveExpired(was, elapsedMs, batchAgeMs)) changes.push(`${shortKey(key)} vanished`)
-    } else if (now.content !== was.content) {
-      changes.push(`${shortKey(key)} changed (${shortText(was.content)} -> ${shortText(now.content)})`)
+      if (!mayHaveExpired(was, elapsedMs, batchAgeMs)) changes.push({ key, change: 'vanished' })
+    } else if (now.kind !== was.kind || (now.content !== null && was.content !== null && now.content !== was.content)) {
+      changes.push({ key, change: 'content', was, now })
     } else if (was.ttl !== null && (was.ttl > 0) !== (now.ttl > 0)) {
-      changes.push(`${shortKey(key)}: lifetime ${was.ttl} ms -> ${now.ttl} ms`)
+      changes.push({ key, change: `lifetime ${was.ttl} ms -> ${now.ttl} ms` })
     }
   }
   for (const key of after.keys()) {
-    if (!before.has(key) && !mayChange(key)) changes.push(`${shortKey(key)} appeared`)
+    if (!before.has(key) && !mayChange(key)) changes.push({ key, change: 'appeared' })
   }
   return changes
+}
+
+/** The changes in words, with the text each changed string key holds now. */
+async function describeChanges (changes) {
+  const words = []
+  for (const { key, change, was, now } of changes) {
+    if (change !== 'content') {
+      words.push(`${shortKey(key)} ${change}`)
+      continue
+    }
+    const text = raw ? await raw.get(key).catch(() => null) : now.text
+    const what = typeof text === 'string' ? `now ${shortText(text)}` : `${was.kind} -> ${now.kind}`
+    words.push(`${shortKey(key)} changed (${what})`)
+  }
+  return words.join('; ')
 }
 
 const shortText = (text) => (text.length > 80 ? `${JSON.stringify(text.slice(0, 80))}… (${text.length} chars)` : JSON.stringify(text))
@@ -399,6 +460,39 @@ function safeJson (value) {
   }
 }
 
+/**
+ * What keys, locks, size and dumpWrite answered, against the store itself:
+ * every key under the prefix in both snapshots must be there, none that is
+ * in neither. Null when it is right.
+ */
+function storeProblem (method, outcome, before, after) {
+  const { cachePrefix, lockPrefix } = outcome.prefixes
+  const prefix = method === 'locks' ? lockPrefix : cachePrefix
+  const under = (snapshot, kind) => [...snapshot].filter(([key, entry]) => key.startsWith(prefix) && (!kind || entry.kind === kind)).map(([key]) => key)
+  const range = (kind) => {
+    const afterKeys = new Set(under(after, kind))
+    const surely = under(before, kind).filter((key) => afterKeys.has(key))
+    return { surely, maybe: new Set([...under(before, kind), ...afterKeys]) }
+  }
+  const result = outcome.args[1]
+  if ((method === 'keys' || method === 'locks') && isStrings(result)) {
+    const { surely, maybe } = range()
+    const missing = surely.filter((key) => !result.includes(key))
+    const extra = result.filter((key) => !maybe.has(key))
+    if (missing.length || extra.length) return `left out ${missing.map(shortKey).join(', ') || 'nothing'}, added ${extra.map(shortKey).join(', ') || 'nothing'}`
+  } else if (method === 'size') {
+    const { surely, maybe } = range()
+    if (result < surely.length || result > maybe.size) return `size ${result}; the store holds ${surely.length} to ${maybe.size} keys under the prefix`
+  } else if (method === 'dumpWrite') {
+    // actionhero 16 reads every key under the prefix with GET, which fails on a list.
+    const lists = range('list').surely
+    if (lists.length) return `succeeded with a list under the prefix (${shortKey(lists[0])}); actionhero 16 fails with WRONGTYPE`
+    const { surely, maybe } = range('string')
+    if (result < surely.length || result > maybe.size) return `counted ${result} entries; the store holds ${surely.length} to ${maybe.size} under the prefix`
+  }
+  return null
+}
+
 // ----------------------------------------------------------------- a batch
 
 async function runBatch ({ ns, dir, plants, calls }) {
@@ -406,49 +500,57 @@ async function runBatch ({ ns, dir, plants, calls }) {
   const violation = (text) => { if (report.violations.length < MAX_VIOLATIONS) report.violations.push(text) }
   const files = writeFiles(ns, dir)
   const redis = store === 'redis' ? { ...redisOptions } : { fake: true, name: memoryName }
-  const observer = store === 'memory'
-    ? new Cache({ cachePrefix: ns, lockPrefix: `${ns}l:`, lockName: LOCK_NAMES.other, redis })
-    : null
-  let snapshotCount = 0
-  const snapshot = () => (observer ? memorySnapshot(observer, ns, path.join(dir, `snapshot-${snapshotCount++ % 2}.json`)) : redisSnapshot(ns))
+  // On memory: caches that see the store beside the one under test, by prefix.
+  const observers = new Map()
+  const observe = (prefix) => {
+    if (!observers.has(prefix)) observers.set(prefix, new Cache({ cachePrefix: prefix, lockPrefix: `${ns}l:`, lockName: LOCK_NAMES.other, redis }))
+    return observers.get(prefix)
+  }
+  const snapshotFile = path.join(snapshotDir, `snapshot-${process.pid}.json`)
+  const snapshot = () => (raw ? redisSnapshot(ns) : memorySnapshot(observe, ns, snapshotFile))
 
   if (raw) await plantRedis(ns, plants)
-  else await plantMemory(ns, plants, observer, dir)
+  else await plantMemory(ns, plants, observe(ns), dir)
   const planted = await snapshot()
 
   const cache = new Cache({ cachePrefix: `${ns}c:`, lockPrefix: `${ns}l:`, lockName: LOCK_NAMES.a, lockDuration: 10000, lockRetry: 10, redis })
   const records = []
   const batchStart = Date.now()
+  // Nothing touches the store between two calls: each call's after is the next one's before.
+  let before = planted
+  let beforeAt = batchStart
   try {
     for (let i = 0; i < calls.length; i++) {
       const call = calls[i]
-      fs.writeSync(progress, `start ${i} ${describeCall(call)}\n`)
-      report.made++
       const where = `call #${i} ${describeCall(call)}`
-      const before = await snapshot()
-      const started = Date.now()
+      fs.writeSync(progress, `start ${i} ${describeCall(call)} with ${settings(cache)}\n`)
+      report.made++
       const outcome = call.m === 'set'
         ? setProperty(cache, call, ns, where, violation)
         : await invoke(cache, call, files, where, violation, records)
       if (outcome.lost) {
         report.lost++
         fs.writeSync(progress, `end ${i} lost\n`)
-        violation(`${where}: the callback was not called within ${CALLBACK_GUARD_MS} ms`)
+        violation(`${where} with ${settings(cache)}: the callback was not called within ${CALLBACK_GUARD_MS} ms`)
         break
       }
       if (outcome.threw) report.threw++
       else report.answered++
-      const after = await snapshot()
-      const elapsed = Date.now() - started
-      const changes = unexpectedChanges(before, after, outcome.mayChange, elapsed, Date.now() - batchStart)
-      if (changes.length) {
-        const why = outcome.failed ? ' (it failed, so nothing may change)' : ''
-        violation(`${where} -> ${outcome.summary}: other keys changed${why}: ${changes.join('; ')}`)
-      }
-      if (call.m === 'load' && outcome.args && outcome.args[0] === null) {
-        await checkPlantedValue(outcome.key, outcome.args[1], { ns, plants, planted, before, after, where, violation })
-      }
       fs.writeSync(progress, `end ${i} ${outcome.threw ? 'threw' : 'answered'}\n`)
+
+      const after = await snapshot()
+      const changes = unexpectedChanges(before, after, outcome.mayChange, Date.now() - beforeAt, Date.now() - batchStart)
+      if (changes.length) {
+        const rule = outcome.failed ? 'it failed, so it may change nothing' : 'it changed keys it may not'
+        violation(`${where} -> ${outcome.summary}: ${rule}: ${await describeChanges(changes)}`)
+      }
+      if (outcome.args && outcome.args[0] === null) {
+        const problem = storeProblem(call.m, outcome, before, after)
+        if (problem) violation(`${where}: ${problem}`)
+        if (call.m === 'load') await checkPlantedValue(outcome.key, outcome.args[1], { ns, plants, planted, before, after, where, violation })
+      }
+      before = after
+      beforeAt = Date.now()
     }
     await sleep(GRACE_MS)
     for (const record of records) {
@@ -457,15 +559,22 @@ async function runBatch ({ ns, dir, plants, calls }) {
     }
   } finally {
     await Promise.race([cache.close(), sleep(CALLBACK_GUARD_MS)])
-    if (observer) {
-      await observer.clear()
-      await observer.close()
-    } else {
+    if (raw) {
       await deleteNamespace(ns)
+    } else {
+      await observe(ns).clear()
+      await Promise.all([...observers.values()].map((observer) => observer.close()))
     }
     fs.rmSync(dir, { recursive: true, force: true })
+    fs.rmSync(snapshotFile, { force: true })
   }
   return report
+}
+
+/** The settings in force, for messages about a call that never answered or crashed. */
+function settings (cache) {
+  const { lockName, lockDuration, lockRetry, redisPrefix, lockPrefix } = cache
+  return `lockName ${shortText(lockName)}, lockDuration ${lockDuration}, lockRetry ${lockRetry}, redisPrefix ${shortText(redisPrefix)}, lockPrefix ${shortText(lockPrefix)}`
 }
 
 function setProperty (cache, { prop, value: name }, ns, where, violation) {
@@ -488,9 +597,10 @@ function setProperty (cache, { prop, value: name }, ns, where, violation) {
 
 async function invoke (cache, call, files, where, violation, records) {
   const { args, callback, expected } = prepare(call, files)
+  const prefixes = { cachePrefix: storedKey(cache.redisPrefix), lockPrefix: storedKey(cache.lockPrefix) }
   const entryKey = (key) => storedKey(cache.redisPrefix + key)
   const lockKey = (key) => storedKey(cache.lockPrefix + key)
-  const prefix = storedKey(cache.redisPrefix)
+  const prefix = prefixes.cachePrefix
   const fileKeys = call.m === 'dumpRead' && typeof args[0] === 'string' ? dumpFileKeys(args[0]).map(storedKey) : []
 
   const record = { where, invocations: 0, returned: false, threw: false, onFirst: () => {} }
@@ -551,7 +661,7 @@ async function invoke (cache, call, files, where, violation, records) {
       dumpRead: (k) => k.startsWith(prefix) || fileKeys.includes(k)
     }[call.m] || (() => false)
   }
-  return { threw: false, failed, summary, args: callbackArgs, mayChange, key: typeof key === 'string' ? entryKey(key) : null }
+  return { threw: false, failed, summary, args: callbackArgs, mayChange, prefixes, key: typeof key === 'string' ? entryKey(key) : null }
 }
 
 /**
@@ -563,7 +673,8 @@ async function checkPlantedValue (key, value, { ns, plants, planted, before, aft
   const plant = plants.find((p) => PLANTS[p.kind] && PLANTS[p.kind].valueText !== undefined && storedKey(plantTarget(ns, p)) === key)
   if (!plant) return
   // Only while the entry is still as planted.
-  if (!planted.has(key) || !before.has(key) || before.get(key).content !== planted.get(key).content) return
+  const intact = planted.has(key) && before.has(key) && planted.get(key).content !== null && before.get(key).content === planted.get(key).content
+  if (!intact) return
   const { valueText } = PLANTS[plant.kind]
   const text = raw ? await raw.get(key) : after.has(key) ? after.get(key).text : null
   if (text === null) return // expired meanwhile
