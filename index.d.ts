@@ -27,8 +27,12 @@ export interface CacheError extends Error {
     | string
 }
 
-/** Redis connection settings, as actionhero apps write them. */
+/**
+ * Redis connection settings, as actionhero apps write them: ioredis options
+ * (README lists which are honoured, accepted or refused), `url` and `database`.
+ */
 export interface RedisConnection {
+  /** `redis://user:pass@host:port/db` or `rediss://…` (TLS; `#insecure` skips the certificate check). */
   url?: string
   host?: string
   port?: number | string
@@ -37,6 +41,13 @@ export interface RedisConnection {
   db?: number | string
   /** actionhero 9-12's name for `db`. */
   database?: number | string
+  /** Put before every key, as ioredis does (not before KEYS patterns). */
+  keyPrefix?: string
+  /** TLS: `true`, `{}` or `{ rejectUnauthorized }`; other tls.connect options are refused. */
+  tls?: boolean | { rejectUnauthorized?: boolean }
+  /** ioredis's names for connectTimeoutMS and commandTimeoutMS. */
+  connectTimeout?: number
+  commandTimeout?: number
 }
 
 export type RedisOptions =

@@ -160,6 +160,42 @@ describe('api.config.redis in each shape actionhero used', () => {
   })
 })
 
+describe('ioredis options in actionhero 16\'s client config', () => {
+  test('actionhero 16\'s own Redis config (options with a retryStrategy) boots on Redis', async () => {
+    const retryStrategy = (times) => Math.min(times * 50, 1000)
+    const api = fakeApi({ _toExpand: false, client: { konstructor: Redis, args: [{ ...REDIS, password: null, retryStrategy }], buildNew: true } })
+    expect(await initialize(api)).toBeUndefined()
+    await expect(step(initializer.start, api)).resolves.toBeUndefined()
+    await api.cache.save('retry', 1)
+    await expect(withRedis((client) => client.exists(`${api.config.general.cachePrefix}retry`))).resolves.toBe(1)
+  })
+
+  test('keyPrefix: entries and locks land under keyPrefix + prefix, as ioredis puts them', async () => {
+    const keyPrefix = `test:${RUN}:app:`
+    const api = fakeApi({ client: { konstructor: Redis, args: [{ ...REDIS, keyPrefix }], buildNew: true } })
+    expect(await initialize(api)).toBeUndefined()
+    await api.cache.save('prefixed', 1)
+    await api.cache.lock('prefixed', 10000)
+    const { cachePrefix, lockPrefix } = api.config.general
+    expect(api.cache.redisPrefix).toBe(cachePrefix) // as actionhero's: the config's prefix
+    await expect(withRedis((client) => client.exists(`${keyPrefix}${cachePrefix}prefixed`, `${keyPrefix}${lockPrefix}prefixed`))).resolves.toBe(2)
+    await expect(withRedis((client) => client.exists(`${cachePrefix}prefixed`, `${lockPrefix}prefixed`))).resolves.toBe(0)
+  })
+
+  test.each([
+    ['readOnly', { readOnly: true }, /options\.redis\.readOnly: /],
+    ['a TLS certificate authority', { tls: { ca: 'PEM' } }, /options\.redis\.tls: /],
+    ['a misspelt option', { dB: 3 }, /"dB" is not an ioredis option/]
+  ])('%s fails the boot with a clear error', async (name, option, message) => {
+    const api = fakeApi({ client: { konstructor: Redis, args: [{ ...REDIS, ...option }], buildNew: true } })
+    const error = await initialize(api)
+    expect(error).toBeInstanceOf(TypeError)
+    expect(error.message).toMatch(/^actionhero-native-cache: /)
+    expect(error.message).toMatch(message)
+    expect(api.cache).toBeUndefined()
+  })
+})
+
 describe('the rest of the app config', () => {
   test('prefixes, lock duration and lock name come from api.config.general and api.id', async () => {
     const api = fakeApi({ fake: true }, { lockDuration: '2500', lockRetry: 25 })

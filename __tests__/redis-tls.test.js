@@ -70,3 +70,55 @@ test('a plain redis:// URL to the TLS port fails with an error, never a hang', a
     await cache.close()
   }
 })
+
+describe('ioredis\'s tls option, and rediss:// among ioredis arguments', () => {
+  const Redis = require('ioredis')
+
+  /** Whether ioredis itself, given `args`, gets an answer (it fails at once instead of retrying). */
+  async function ioredisAnswers (args) {
+    // A third argument after the case's (at most two): ioredis merges first-wins, so it changes nothing
+    // they set. A short disconnectTimeout lets a refused client's socket go at once.
+    expect(args.length).toBeLessThanOrEqual(2)
+    const client = new Redis(...args, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, disconnectTimeout: 50 })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      return (await client.ping()) === 'PONG'
+    } catch (_) {
+      return false
+    } finally {
+      client.disconnect()
+    }
+  }
+
+  /** Whether the cache, given `args` as actionhero 16's client config, gets an answer. */
+  async function cacheAnswers (args) {
+    const cache = new Cache({ redis: { client: { konstructor: Redis, args }, ...timeouts }, lockName: 'tls-args' })
+    try {
+      await cache.save('tls-args', 1, 5000)
+      return true
+    } catch (error) {
+      expect(['REDIS_CONNECTION', 'REDIS_TIMEOUT']).toContain(error.code)
+      return false
+    } finally {
+      await cache.close()
+    }
+  }
+
+  const host = '127.0.0.1'
+  test.each([
+    ['tls: { rejectUnauthorized: false }', () => [{ host, port, tls: { rejectUnauthorized: false } }], true],
+    ['a rediss:// URL, then tls: { rejectUnauthorized: false }', () => [`rediss://${host}:${port}/0`, { tls: { rejectUnauthorized: false } }], true],
+    ['tls: {} checks the certificate (self-signed here)', () => [{ host, port, tls: {} }], false],
+    ['tls: true checks it too', () => [{ host, port, tls: true }], false],
+    ['a rediss:// URL alone checks it', () => [`rediss://${host}:${port}/0`], false],
+    ['tls: false beside a rediss:// URL means no TLS', () => [{ tls: false }, `rediss://${host}:${port}/0`], false]
+  ])('%s: as ioredis', async (_, args, answers) => {
+    expect(await ioredisAnswers(args())).toBe(answers) // the case says what ioredis does
+    expect(await cacheAnswers(args())).toBe(answers)
+  })
+
+  test('#insecure (this package\'s convention) also works among ioredis arguments', async () => {
+    expect(await cacheAnswers([`rediss://${host}:${port}/0#insecure`])).toBe(true)
+  })
+})

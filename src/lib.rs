@@ -31,12 +31,16 @@ use crate::store::Store;
 pub struct StoreOptions {
   /// The in-memory server of this name; when absent, Redis.
   pub memory: Option<String>,
-  pub url: Option<String>,
   pub host: Option<String>,
   pub port: Option<u32>,
   pub username: Option<String>,
   pub password: Option<String>,
   pub db: Option<i64>,
+  /// TLS (a `rediss://` URL or ioredis's `tls`), and whether to skip the certificate check.
+  pub tls: Option<bool>,
+  pub tls_insecure: Option<bool>,
+  /// ioredis's `keyPrefix`.
+  pub key_prefix: Option<String>,
   pub connect_timeout_ms: Option<f64>,
   pub command_timeout_ms: Option<f64>,
 }
@@ -118,12 +122,14 @@ impl NativeCache {
     let store: Arc<dyn Store> = within_runtime_if_available(|| match store.memory {
       Some(name) => Ok(MemoryStore::shared(&name) as Arc<dyn Store>),
       None => RedisConfig::from_options(RedisOptions {
-        url: store.url,
         host: store.host,
         port: store.port,
         username: store.username,
         password: store.password,
         db: store.db,
+        tls: store.tls.unwrap_or(false),
+        tls_insecure: store.tls_insecure.unwrap_or(false),
+        key_prefix: store.key_prefix.unwrap_or_default(),
         connect_timeout_ms: store.connect_timeout_ms,
         command_timeout_ms: store.command_timeout_ms,
       })

@@ -3,6 +3,7 @@
 //! write is one Lua script (atomic on the server); all calls share one
 //! multiplexed connection, so concurrent calls pipeline.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,25 +23,33 @@ use crate::envelope::{Envelope, Lifetime, Rewrite, Touched};
 use crate::error::CacheError;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
+/// setTimeout's limit; far larger values would overflow a Duration.
+const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 /// Keys per SCAN step, and per DEL or MGET when working through a prefix.
 const BATCH: usize = 500;
 
 pub struct RedisConfig {
   info: redis::ConnectionInfo,
+  key_prefix: String,
   connect_timeout: Duration,
   command_timeout: Duration,
 }
 
-/// What actionhero users write: a `redis://` or `rediss://` URL, or host,
-/// port, credentials and database number (a database given beside a URL wins).
+/// Where to connect, as index.js worked it out from the app's config the
+/// way ioredis does (lib/store-options.js): URLs are already taken apart.
 #[derive(Default)]
 pub struct RedisOptions {
-  pub url: Option<String>,
   pub host: Option<String>,
   pub port: Option<u32>,
   pub username: Option<String>,
+  /// Sent as given (even empty, beside a username), as ioredis sends it.
   pub password: Option<String>,
   pub db: Option<i64>,
+  pub tls: bool,
+  /// TLS without checking the server's certificate.
+  pub tls_insecure: bool,
+  /// ioredis's `keyPrefix`, which ioredis puts before every key a command names.
+  pub key_prefix: String,
   pub connect_timeout_ms: Option<f64>,
   pub command_timeout_ms: Option<f64>,
 }
@@ -48,20 +57,20 @@ pub struct RedisOptions {
 impl RedisConfig {
   pub fn from_options(options: RedisOptions) -> Result<Self, CacheError> {
     let invalid = |e: redis::RedisError| CacheError::InvalidArgument(format!("invalid Redis options: {e}"));
-    let info = match options.url {
-      Some(url) => url.as_str().into_connection_info().map_err(invalid)?,
-      None => {
-        let port = options.port.unwrap_or(6379);
-        let port = u16::try_from(port).map_err(|_| CacheError::InvalidArgument(format!("invalid Redis port {port}")))?;
-        let host = options.host.unwrap_or_else(|| "127.0.0.1".to_owned());
-        ConnectionAddr::Tcp(host, port).into_connection_info().map_err(invalid)?
-      }
+    let port = options.port.unwrap_or(6379);
+    let port = u16::try_from(port).map_err(|_| CacheError::InvalidArgument(format!("invalid Redis port {port}")))?;
+    let host = options.host.unwrap_or_else(|| "localhost".to_owned());
+    let addr = if options.tls {
+      ConnectionAddr::TcpTls { host, port, insecure: options.tls_insecure, tls_params: None }
+    } else {
+      ConnectionAddr::Tcp(host, port)
     };
+    let info = addr.into_connection_info().map_err(invalid)?;
     let mut settings = info.redis_settings().clone();
     if let Some(username) = options.username {
       settings = settings.set_username(username);
     }
-    if let Some(password) = options.password.filter(|p| !p.is_empty()) {
+    if let Some(password) = options.password {
       settings = settings.set_password(password);
     }
     if let Some(db) = options.db {
@@ -69,6 +78,7 @@ impl RedisConfig {
     }
     Ok(RedisConfig {
       info: info.set_redis_settings(settings),
+      key_prefix: options.key_prefix,
       connect_timeout: timeout_option("connectTimeoutMS", options.connect_timeout_ms)?,
       command_timeout: timeout_option("commandTimeoutMS", options.command_timeout_ms)?,
     })
@@ -78,7 +88,7 @@ impl RedisConfig {
 fn timeout_option(name: &str, ms: Option<f64>) -> Result<Duration, CacheError> {
   match ms {
     None => Ok(DEFAULT_TIMEOUT),
-    Some(ms) if ms.is_finite() && ms > 0.0 => Ok(Duration::from_secs_f64(ms / 1000.0)),
+    Some(ms) if ms.is_finite() && ms > 0.0 && ms <= MAX_TIMEOUT_MS => Ok(Duration::from_secs_f64(ms / 1000.0)),
     Some(ms) => Err(CacheError::InvalidArgument(format!("{name} must be a positive number, got {ms}"))),
   }
 }
@@ -89,6 +99,7 @@ pub struct RedisStore {
   connection: Mutex<Option<ConnectionManager>>,
   /// How long one call may take, connecting included.
   deadline: Duration,
+  key_prefix: String,
 }
 
 impl RedisStore {
@@ -104,7 +115,22 @@ impl RedisStore {
     Ok(RedisStore {
       connection: Mutex::new(Some(manager)),
       deadline: config.connect_timeout + config.command_timeout,
+      key_prefix: config.key_prefix,
     })
+  }
+
+  /// A key as ioredis's `keyPrefix` sends it: prefixed wherever a command
+  /// names a key, but not in SCAN patterns, nor in the keys Redis answers.
+  fn key<'a>(&self, key: &'a str) -> Cow<'a, str> {
+    if self.key_prefix.is_empty() {
+      Cow::Borrowed(key)
+    } else {
+      Cow::Owned([&self.key_prefix, key].concat())
+    }
+  }
+
+  fn entry_keys(&self, keys: &EntryKeys) -> EntryKeys {
+    EntryKeys { entry: self.key(&keys.entry).into_owned(), lock: self.key(&keys.lock).into_owned() }
   }
 
   fn connection(&self) -> StoreResult<ConnectionManager> {
@@ -184,7 +210,9 @@ impl Store for RedisStore {
   /// lock and renames it into place (or drops it).
   async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
     -> StoreResult<Guarded<()>> {
-    let staging = staging_key(&keys.entry);
+    let keys = &self.entry_keys(keys);
+    // Under keyPrefix too: an ACL that confines the app to it allows it.
+    let staging = self.key(&staging_key(&keys.entry)).into_owned();
     let (mode, arg) = lifetime_args(lifetime);
     let mut save = redis::pipe();
     save.set_options(&staging, envelope, SetOptions::default().with_expiration(SetExpiry::PX(STAGING_MS))).ignore();
@@ -200,6 +228,7 @@ impl Store for RedisStore {
   /// for the write, as actionhero's does: a node told of this read finds it
   /// recorded.
   async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
+    let keys = &self.entry_keys(keys);
     let (text, holder) = self.read_entry(keys).await?;
     let Some(text) = text else {
       return Ok(LoadOutcome::Missing);
@@ -218,20 +247,24 @@ impl Store for RedisStore {
   }
 
   async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>> {
+    let keys = &self.entry_keys(keys);
     let deleted: i64 = self.query(scripts::DESTROY.call(&[&keys.entry, &keys.lock]).arg(lock_name)).await?;
     Ok(if deleted < 0 { Guarded::Locked } else { Guarded::Done(deleted == 1) })
   }
 
   async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
+    let lock_key = &self.key(lock_key);
     let (mode, arg) = lifetime_args(lifetime);
     self.query(scripts::LOCK.call(&[lock_key]).arg(lock_name).arg(mode).arg(arg)).await
   }
 
   async fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
+    let lock_key = &self.key(lock_key);
     self.query(scripts::UNLOCK.call(&[lock_key]).arg(lock_name)).await
   }
 
   async fn lock_holder(&self, lock_key: &str) -> StoreResult<Option<String>> {
+    let lock_key = &self.key(lock_key);
     self.run(|mut c| async move { c.get(lock_key).await }).await
   }
 
@@ -242,6 +275,8 @@ impl Store for RedisStore {
   async fn delete_prefix(&self, prefix: &str) -> StoreResult<()> {
     let keys = self.scan(prefix).await?;
     for batch in keys.chunks(BATCH) {
+      let batch: Vec<_> = batch.iter().map(|key| self.key(key)).collect();
+      let batch = &batch;
       let _: () = self.run(|mut c| async move { c.del(batch).await }).await?;
     }
     Ok(())
@@ -254,7 +289,7 @@ impl Store for RedisStore {
       // One GET per key, as actionhero does: a list fails with WRONGTYPE.
       let mut pipe = redis::pipe();
       for key in batch {
-        pipe.get(key);
+        pipe.get(self.key(key));
       }
       let texts: Vec<Option<String>> = self.query_pipe(&pipe).await?;
       // A key deleted since the SCAN is left out.
@@ -267,17 +302,18 @@ impl Store for RedisStore {
     for batch in entries.chunks(BATCH) {
       let mut pipe = redis::pipe();
       for entry in batch {
-        pipe.set(&entry.key, &entry.text).ignore();
+        let key = self.key(&entry.key);
+        pipe.set(&key, &entry.text).ignore();
         match entry.lifetime {
           Lifetime::Forever => {}
           Lifetime::Secs(secs) => {
-            pipe.expire(&entry.key, secs as i64).ignore();
+            pipe.expire(&key, secs as i64).ignore();
           }
           Lifetime::Until(at) => {
-            pipe.pexpire_at(&entry.key, at.ceil() as i64).ignore();
+            pipe.pexpire_at(&key, at.ceil() as i64).ignore();
           }
           Lifetime::Gone => {
-            pipe.del(&entry.key).ignore();
+            pipe.del(&key).ignore();
           }
         }
       }
@@ -287,18 +323,22 @@ impl Store for RedisStore {
   }
 
   async fn push(&self, key: &str, item: String) -> StoreResult<u64> {
+    let key = &self.key(key);
     self.query(redis::cmd("RPUSH").arg(key).arg(item)).await
   }
 
   async fn pop(&self, key: &str) -> StoreResult<Option<String>> {
+    let key = &self.key(key);
     self.run(|mut c| async move { c.lpop(key, None).await }).await
   }
 
   async fn list_length(&self, key: &str) -> StoreResult<u64> {
+    let key = &self.key(key);
     self.run(|mut c| async move { c.llen(key).await }).await
   }
 
   async fn pttl(&self, key: &str) -> StoreResult<i64> {
+    let key = &self.key(key);
     self.run(|mut c| async move { c.pttl(key).await }).await
   }
 
@@ -400,10 +440,29 @@ mod tests {
     assert_eq!(config.info.redis_settings().db(), 3);
     assert_eq!(config.info.redis_settings().password(), Some("pw"));
     assert_eq!(config.command_timeout, Duration::from_millis(250));
-    let url = RedisOptions { url: Some("redis://h:7000/2".into()), ..RedisOptions::default() };
-    assert_eq!(RedisConfig::from_options(url).unwrap().info.redis_settings().db(), 2);
     assert!(RedisConfig::from_options(RedisOptions { port: Some(70000), ..RedisOptions::default() }).is_err());
     let negative = RedisOptions { connect_timeout_ms: Some(-1.0), ..RedisOptions::default() };
     assert!(RedisConfig::from_options(negative).is_err());
+    let huge = RedisOptions { command_timeout_ms: Some(1e30), ..RedisOptions::default() };
+    assert!(RedisConfig::from_options(huge).is_err());
+  }
+
+  #[test]
+  fn tls_and_its_certificate_check_are_chosen_by_flags() {
+    let tls = |tls, tls_insecure| {
+      let options = RedisOptions { host: Some("h".into()), tls, tls_insecure, ..RedisOptions::default() };
+      RedisConfig::from_options(options).unwrap().info.addr().clone()
+    };
+    assert!(matches!(tls(false, false), ConnectionAddr::Tcp(host, 6379) if host == "h"));
+    assert!(matches!(tls(true, false), ConnectionAddr::TcpTls { insecure: false, .. }));
+    assert!(matches!(tls(true, true), ConnectionAddr::TcpTls { insecure: true, .. }));
+  }
+
+  #[test]
+  fn a_username_goes_with_its_password_even_when_empty() {
+    let options = RedisOptions { username: Some("app".into()), password: Some(String::new()), ..RedisOptions::default() };
+    let config = RedisConfig::from_options(options).unwrap();
+    assert_eq!(config.info.redis_settings().username(), Some("app"));
+    assert_eq!(config.info.redis_settings().password(), Some(""));
   }
 }
