@@ -13,7 +13,7 @@ const crypto = require('crypto')
 // of another realm (a jest test's) does not see them; this does.
 const { isNativeError } = require('util').types
 
-const { NativeCache } = loadNative()
+const { NativeCache, memoryServerKeyCount } = loadNative()
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',
@@ -458,4 +458,4 @@ class Cache {
   }
 }
 
-module.exports = { Cache }
+module.exports = { Cache, memoryServerKeyCount }
