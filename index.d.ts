@@ -168,3 +168,11 @@ export declare class Cache {
 
 /** Whether a cache built with this `redis` option keeps its data in memory (fakeredis configs do). */
 export declare function usesMemoryStore(redis?: RedisOptions | null): boolean
+
+/**
+ * How many keys the in-memory server called `name` (`redis: { fake: true,
+ * name }`, 'default' when unnamed) holds, expired ones not yet reclaimed
+ * included, as Redis's DBSIZE counts them; null when no open cache uses a
+ * server of that name (its last cache was closed: the server is gone).
+ */
+export declare function memoryServerKeyCount(name: string): number | null

@@ -15,7 +15,7 @@ const { isNativeError } = require('util').types
 
 const { storeOptions } = require('./lib/store-options')
 
-const { NativeCache } = loadNative()
+const { NativeCache, memoryServerKeyCount } = loadNative()
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',
@@ -398,4 +398,4 @@ function usesMemoryStore (redis) {
   return 'memory' in storeOptions(redis)
 }
 
-module.exports = { Cache, usesMemoryStore }
+module.exports = { Cache, usesMemoryStore, memoryServerKeyCount }

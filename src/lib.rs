@@ -283,3 +283,11 @@ impl NativeCache {
     self.run(id, move |cache, _| async move { cache.close().await })
   }
 }
+
+/// How many keys the in-memory server called `name` holds, dead ones the
+/// sweeper has not reclaimed yet included (Redis's DBSIZE); null when no
+/// open cache holds a server of that name.
+#[napi]
+pub fn memory_server_key_count(name: String) -> Option<u32> {
+  MemoryStore::key_count(&name).map(|count| count as u32)
+}

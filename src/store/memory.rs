@@ -3,10 +3,12 @@
 //! one mutex, which is what makes it atomic.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use indexmap::IndexMap;
 
 use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
 use crate::envelope::{now_ms, Envelope, Lifetime, Rewrite};
@@ -15,14 +17,62 @@ use crate::error::CacheError;
 /// How often dead keys are swept out, as Redis's active expiry does.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The named in-memory servers of this process: like fakeredis, every cache
-/// built with the same name sees the same keys, so one process can play a
-/// whole fleet of actionhero nodes.
-static SERVERS: LazyLock<Mutex<HashMap<String, Arc<MemoryStore>>>> = LazyLock::new(Default::default);
+/// How many slots one sweep step visits while it holds the lock: calls wait
+/// at most one step (under a millisecond even when every slot is dead), not
+/// a walk of the whole key space.
+const SWEEP_STEP_SLOTS: usize = 1024;
+
+/// The rest between two steps, so that calls waiting for the lock get it
+/// (merely yielding, the sweeper would take it back before they wake). A
+/// walk of a million keys takes about a second and a half.
+const SWEEP_STEP_PAUSE: Duration = Duration::from_millis(1);
+
+/// The named in-memory servers of this process that some cache holds: like
+/// fakeredis, every cache built with the same name sees the same keys, so
+/// one process can play a whole fleet of actionhero nodes. The registry does
+/// not keep a server alive: when its last cache is closed or collected, the
+/// name is removed, and the keys and the sweeper go with the last `Arc`.
+static SERVERS: LazyLock<Mutex<HashMap<String, Registered>>> = LazyLock::new(Default::default);
+
+struct Registered {
+  server: Weak<MemoryStore>,
+  /// The caches holding the server; changed only under the registry's lock.
+  open_caches: usize,
+}
+
+fn servers() -> MutexGuard<'static, HashMap<String, Registered>> {
+  SERVERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 #[derive(Default)]
 pub struct MemoryStore {
-  slots: Mutex<HashMap<String, Slot>>,
+  slots: Mutex<KeySpace>,
+}
+
+/// The key space: a map with index access, so that the sweeper can walk it
+/// in bounded steps with a cursor. It reads like a `HashMap`; `remove` is
+/// IndexMap's O(1) `swap_remove` (the last slot takes the removed one's place).
+#[derive(Default)]
+struct KeySpace(IndexMap<String, Slot>);
+
+impl KeySpace {
+  fn remove(&mut self, key: &str) -> Option<Slot> {
+    self.0.swap_remove(key)
+  }
+}
+
+impl Deref for KeySpace {
+  type Target = IndexMap<String, Slot>;
+
+  fn deref(&self) -> &Self::Target {
+    &self.0
+  }
+}
+
+impl DerefMut for KeySpace {
+  fn deref_mut(&mut self) -> &mut Self::Target {
+    &mut self.0
+  }
 }
 
 struct Slot {
@@ -40,18 +90,31 @@ impl MemoryStore {
     Self::default()
   }
 
-  /// The server called `name`, created (with its sweeper task) on first use.
-  /// Must be called within a tokio runtime.
-  pub fn shared(name: &str) -> Arc<MemoryStore> {
-    let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
-    servers
+  /// A new cache's hold on the server called `name`, created (with its
+  /// sweeper task) when no open cache holds one. Must be called within a
+  /// tokio runtime.
+  pub fn shared(name: &str) -> Arc<SharedMemoryStore> {
+    let mut servers = servers();
+    let registered = servers
       .entry(name.to_owned())
-      .or_insert_with(|| {
-        let store = Arc::new(MemoryStore::new());
-        tokio::spawn(sweep_until_dropped(Arc::downgrade(&store)));
-        store
-      })
-      .clone()
+      .or_insert_with(|| Registered { server: Weak::new(), open_caches: 0 });
+    let server = registered.server.upgrade().unwrap_or_else(|| {
+      let server = Arc::new(MemoryStore::new());
+      tokio::spawn(sweep_until_dropped(Arc::downgrade(&server)));
+      *registered = Registered { server: Arc::downgrade(&server), open_caches: 0 };
+      server
+    });
+    registered.open_caches += 1;
+    Arc::new(SharedMemoryStore { name: name.to_owned(), server: RwLock::new(Some(server)) })
+  }
+
+  /// How many keys the server called `name` holds, dead ones the sweeper has
+  /// not reclaimed yet included (as Redis's DBSIZE counts them); `None` when
+  /// no open cache holds a server of that name.
+  pub fn key_count(name: &str) -> Option<usize> {
+    let server = servers().get(name)?.server.upgrade()?;
+    let count = server.slots().map.len();
+    Some(count)
   }
 
   fn slots(&self) -> Slots<'_> {
@@ -60,20 +123,86 @@ impl MemoryStore {
     Slots { map: self.slots.lock().unwrap_or_else(|e| e.into_inner()), now: Instant::now() }
   }
 
-  fn sweep(&self) {
+  /// One step of a sweep: visits at most `max_slots` slots from `cursor`,
+  /// removing the dead ones, and answers where the next step starts, or
+  /// `None` when this walk of the key space is done. A slot that other calls
+  /// move behind the cursor meanwhile (by removing a key before it) is
+  /// visited on the next walk.
+  fn sweep_step(&self, mut cursor: usize, max_slots: usize) -> Option<usize> {
+    let mut dead = Vec::new();
     let mut slots = self.slots();
     let now = slots.now;
-    slots.map.retain(|_, slot| slot.is_live(now));
+    for _ in 0..max_slots {
+      let Some((_, slot)) = slots.map.get_index(cursor) else { break };
+      if slot.is_live(now) {
+        cursor += 1;
+      } else {
+        // The last slot moves to `cursor`, and is visited next.
+        dead.extend(slots.map.swap_remove_index(cursor));
+      }
+    }
+    let next = (cursor < slots.map.len()).then_some(cursor);
+    drop(slots);
+    // Freed once the lock is released: calls need not wait for that.
+    drop(dead);
+    next
   }
 }
 
+/// Walks the key space once a second, a bounded step at a time, until the
+/// server is gone.
 async fn sweep_until_dropped(store: Weak<MemoryStore>) {
   loop {
     tokio::time::sleep(SWEEP_INTERVAL).await;
-    match store.upgrade() {
-      Some(store) => store.sweep(),
-      None => return,
+    let mut cursor = 0;
+    loop {
+      let Some(server) = store.upgrade() else { return };
+      let Some(next) = server.sweep_step(cursor, SWEEP_STEP_SLOTS) else { break };
+      cursor = next;
+      // The last `Arc` may be the cache's, not ours, when it is let go.
+      drop(server);
+      tokio::time::sleep(SWEEP_STEP_PAUSE).await;
     }
+  }
+}
+
+/// One cache's hold on a named server (see [`SERVERS`]). Closing the cache
+/// or collecting it lets go of the server; calls after that answer
+/// `Cache is closed`.
+pub struct SharedMemoryStore {
+  name: String,
+  server: RwLock<Option<Arc<MemoryStore>>>,
+}
+
+impl SharedMemoryStore {
+  fn server(&self) -> StoreResult<Arc<MemoryStore>> {
+    let server = self.server.read().unwrap_or_else(PoisonError::into_inner);
+    server.clone().ok_or(CacheError::Closed)
+  }
+
+  /// The last cache to let go of a server removes its name, so that the
+  /// next cache of that name starts a fresh one.
+  fn release(&self) {
+    let Some(server) = self.server.write().unwrap_or_else(PoisonError::into_inner).take() else {
+      return;
+    };
+    let mut servers = servers();
+    // Present: each open cache of the name counts, under this lock.
+    if let Some(registered) = servers.get_mut(&self.name) {
+      registered.open_caches -= 1;
+      if registered.open_caches == 0 {
+        servers.remove(&self.name);
+      }
+    }
+    drop(servers);
+    // Dropping the last `Arc` frees every key: outside the registry's lock.
+    drop(server);
+  }
+}
+
+impl Drop for SharedMemoryStore {
+  fn drop(&mut self) {
+    self.release();
   }
 }
 
@@ -102,7 +231,7 @@ fn deadline(now: Instant, lifetime: Lifetime) -> Option<Option<Instant>> {
 /// The locked key space, seen at one instant; dead keys are dropped as they
 /// are met, as Redis's lazy expiry does.
 struct Slots<'a> {
-  map: MutexGuard<'a, HashMap<String, Slot>>,
+  map: MutexGuard<'a, KeySpace>,
   now: Instant,
 }
 
@@ -300,8 +429,79 @@ impl Store for MemoryStore {
     })
   }
 
-  /// The server outlives any one cache built on it, as a Redis server does.
+  /// A bare server (as unit tests build one) has nothing to let go of; a
+  /// named one is let go of by its caches' [`SharedMemoryStore`]s.
   async fn close(&self) -> StoreResult<()> {
+    Ok(())
+  }
+}
+
+/// Every operation runs on the held server; `close` lets go of it.
+#[async_trait]
+impl Store for SharedMemoryStore {
+  fn answers_at_once(&self) -> bool {
+    true
+  }
+
+  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
+    -> StoreResult<Guarded<()>> {
+    self.server()?.save(keys, lock_name, envelope, lifetime).await
+  }
+
+  async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
+    self.server()?.load(keys, lock_name, touch).await
+  }
+
+  async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>> {
+    self.server()?.destroy(keys, lock_name).await
+  }
+
+  async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
+    self.server()?.lock(lock_key, lock_name, lifetime).await
+  }
+
+  async fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
+    self.server()?.unlock(lock_key, lock_name).await
+  }
+
+  async fn lock_holder(&self, lock_key: &str) -> StoreResult<Option<String>> {
+    self.server()?.lock_holder(lock_key).await
+  }
+
+  async fn keys(&self, prefix: &str) -> StoreResult<Vec<String>> {
+    self.server()?.keys(prefix).await
+  }
+
+  async fn delete_prefix(&self, prefix: &str) -> StoreResult<()> {
+    self.server()?.delete_prefix(prefix).await
+  }
+
+  async fn dump(&self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
+    self.server()?.dump(prefix).await
+  }
+
+  async fn restore(&self, entries: Vec<DumpedEntry>) -> StoreResult<()> {
+    self.server()?.restore(entries).await
+  }
+
+  async fn push(&self, key: &str, item: String) -> StoreResult<u64> {
+    self.server()?.push(key, item).await
+  }
+
+  async fn pop(&self, key: &str) -> StoreResult<Option<String>> {
+    self.server()?.pop(key).await
+  }
+
+  async fn list_length(&self, key: &str) -> StoreResult<u64> {
+    self.server()?.list_length(key).await
+  }
+
+  async fn pttl(&self, key: &str) -> StoreResult<i64> {
+    self.server()?.pttl(key).await
+  }
+
+  async fn close(&self) -> StoreResult<()> {
+    self.release();
     Ok(())
   }
 }
@@ -346,7 +546,111 @@ mod tests {
     store.slots().map.get_mut("c:k").unwrap().deadline = Some(Instant::now() - Duration::from_millis(1));
     assert_eq!(store.keys("c:").await.unwrap(), Vec::<String>::new());
     assert_eq!(store.slots().map.len(), 1);
-    store.sweep();
+    sweep_fully(&store, SWEEP_STEP_SLOTS);
     assert_eq!(store.slots().map.len(), 0);
+  }
+
+  /// Walks the key space once, as the sweeper does; answers the steps taken.
+  fn sweep_fully(store: &MemoryStore, max_slots: usize) -> usize {
+    let mut cursor = 0;
+    let mut steps = 1;
+    while let Some(next) = store.sweep_step(cursor, max_slots) {
+      cursor = next;
+      steps += 1;
+    }
+    steps
+  }
+
+  /// `count` keys `k0`, `k1`…; those for which `dead(i)` already expired.
+  fn store_with_keys(count: usize, dead: impl Fn(usize) -> bool) -> MemoryStore {
+    let store = MemoryStore::new();
+    let past = Instant::now() - Duration::from_secs(1);
+    let mut slots = store.slots();
+    for i in 0..count {
+      let deadline = dead(i).then_some(past);
+      slots.map.insert(format!("k{i}"), Slot { value: Value::Text("{}".into()), deadline });
+    }
+    drop(slots);
+    store
+  }
+
+  #[test]
+  fn a_sweep_step_visits_at_most_its_share_of_slots() {
+    let all_dead = store_with_keys(10, |_| true);
+    assert_eq!(all_dead.sweep_step(0, 3), Some(0));
+    assert_eq!(all_dead.slots().map.len(), 7);
+
+    let all_live = store_with_keys(10, |_| false);
+    assert_eq!(all_live.sweep_step(0, 3), Some(3));
+    assert_eq!(all_live.sweep_step(3, 3), Some(6));
+    assert_eq!(all_live.sweep_step(8, 3), None);
+    assert_eq!(all_live.slots().map.len(), 10);
+  }
+
+  #[test]
+  fn a_full_walk_removes_every_dead_key_and_keeps_every_live_one() {
+    let store = store_with_keys(10_000, |i| i % 3 == 0);
+    let steps = sweep_fully(&store, 100);
+    // 10,000 visits, 100 a step.
+    assert_eq!(steps, 100);
+    let mut left: Vec<String> = store.slots().map.keys().cloned().collect();
+    left.sort();
+    let mut live: Vec<String> = (0..10_000).filter(|i| i % 3 != 0).map(|i| format!("k{i}")).collect();
+    live.sort();
+    assert_eq!(left, live);
+  }
+
+  fn server_of(handle: &SharedMemoryStore) -> Arc<MemoryStore> {
+    handle.server().expect("an open handle holds its server")
+  }
+
+  #[tokio::test]
+  async fn caches_of_one_name_share_its_server_while_one_is_open() {
+    let name = "unit-shared";
+    let first = MemoryStore::shared(name);
+    let second = MemoryStore::shared(name);
+    assert!(Arc::ptr_eq(&server_of(&first), &server_of(&second)));
+    first.save(&keys("k"), "a", "{}".into(), Lifetime::Forever).await.unwrap();
+    first.close().await.unwrap();
+    assert_eq!(first.keys("c:").await, Err(CacheError::Closed));
+    let third = MemoryStore::shared(name);
+    assert!(Arc::ptr_eq(&server_of(&second), &server_of(&third)));
+    assert_eq!(third.keys("c:").await.unwrap(), vec!["c:k".to_owned()]);
+    assert_eq!(MemoryStore::key_count(name), Some(1));
+  }
+
+  #[tokio::test(start_paused = true)]
+  async fn a_server_goes_with_its_last_cache_and_its_sweeper_ends() {
+    let name = "unit-released";
+    let closed = MemoryStore::shared(name);
+    let collected = MemoryStore::shared(name);
+    let server = Arc::downgrade(&server_of(&closed));
+    let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    assert_eq!(tasks(), 1);
+
+    closed.close().await.unwrap();
+    assert_eq!(MemoryStore::key_count(name), Some(0));
+    drop(collected);
+    assert_eq!(MemoryStore::key_count(name), None);
+    assert!(server.upgrade().is_none());
+
+    // The sweeper notices on its next wake-up (time is paused: no real wait).
+    tokio::time::sleep(SWEEP_INTERVAL * 2).await;
+    assert_eq!(tasks(), 0);
+  }
+
+  #[tokio::test]
+  async fn a_cache_of_a_released_name_gets_a_fresh_server() {
+    let name = "unit-fresh";
+    let before = MemoryStore::shared(name);
+    before.save(&keys("k"), "a", "{}".into(), Lifetime::Forever).await.unwrap();
+    // Held elsewhere for a moment, as during a sweep step: gone all the same.
+    let still_held = server_of(&before);
+    before.close().await.unwrap();
+
+    let after = MemoryStore::shared(name);
+    assert!(!Arc::ptr_eq(&still_held, &server_of(&after)));
+    assert_eq!(after.keys("c:").await.unwrap(), Vec::<String>::new());
+    assert_eq!(MemoryStore::key_count(name), Some(0));
   }
 }
