@@ -22,6 +22,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 
 use crate::cache::CacheResult;
 use crate::error::CacheError;
+use crate::runtime;
 
 /// A call's outcome as JavaScript sees it: the result, or an `Error` object
 /// carrying actionhero's message and a `code`. Errors are handed over as
@@ -94,6 +95,8 @@ impl Replies {
       ready.push((id, completion));
       ready.len() == 1
     };
+    // The next call usually follows this reply closely.
+    runtime::mark_active();
     // A batch already on its way to the JS thread takes this reply along.
     if first {
       if let Some(deliver) = &*lock(&self.deliver) {
@@ -146,7 +149,7 @@ impl Calls {
     // Node (which would abort the process) nor loses another call's reply.
     let mut work = Box::pin(AssertUnwindSafe(work).catch_unwind().map(|outcome| outcome.unwrap_or_else(|panic| Err(panicked(panic)))));
     let first_poll = match try_at_once {
-      true => within_runtime_if_available(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
+      true => runtime::enter(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
       false => Poll::Pending,
     };
     match first_poll {
@@ -171,10 +174,10 @@ impl Calls {
     let mut jobs = mem::take(&mut *lock(&self.queued));
     match jobs.len() {
       0 => {}
-      1 => drop(napi::bindgen_prelude::spawn(jobs.remove(0))),
-      _ => drop(napi::bindgen_prelude::spawn(async move {
+      1 => runtime::spawn(jobs.remove(0)),
+      _ => runtime::spawn(async move {
         futures_util::future::join_all(jobs).await;
-      })),
+      }),
     }
   }
 

@@ -11,6 +11,7 @@ mod cache;
 mod calls;
 mod envelope;
 mod error;
+mod runtime;
 mod store;
 
 use std::future::Future;
@@ -119,7 +120,7 @@ impl NativeCache {
   pub fn new(options: NativeOptions, on_settled: OnSettled) -> Result<Self> {
     let store = options.store;
     // Both stores start tasks or timers, which need the runtime's context.
-    let store: Arc<dyn Store> = within_runtime_if_available(|| match store.memory {
+    let store: Arc<dyn Store> = runtime::enter(|| match store.memory {
       Some(name) => Ok(MemoryStore::shared(&name) as Arc<dyn Store>),
       None => RedisConfig::from_options(RedisOptions {
         host: store.host,
