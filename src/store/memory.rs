@@ -52,8 +52,10 @@ pub struct MemoryStore {
 /// The key space: a map with index access, so that the sweeper can walk it
 /// in bounded steps with a cursor. It reads like a `HashMap`; `remove` is
 /// IndexMap's O(1) `swap_remove` (the last slot takes the removed one's place).
+/// Hashed with foldhash, seeded per process: several times faster than the
+/// standard SipHash on short keys, and still not predictable from outside.
 #[derive(Default)]
-struct KeySpace(IndexMap<String, Slot>);
+struct KeySpace(IndexMap<String, Slot, foldhash::fast::RandomState>);
 
 impl KeySpace {
   fn remove(&mut self, key: &str) -> Option<Slot> {
@@ -62,7 +64,7 @@ impl KeySpace {
 }
 
 impl Deref for KeySpace {
-  type Target = IndexMap<String, Slot>;
+  type Target = IndexMap<String, Slot, foldhash::fast::RandomState>;
 
   fn deref(&self) -> &Self::Target {
     &self.0
