@@ -79,7 +79,6 @@ const prefixes = (name, root = ROOT) => ({ cachePrefix: `${root}${name}:cache:`,
 const IMPLEMENTATIONS = [
   {
     id: 'native',
-    label: 'addon on Redis',
     onRedis: true,
     async make (redis) {
       const cache = new Cache({ ...prefixes('native'), redis, lockName: 'bench-native' })
@@ -88,7 +87,6 @@ const IMPLEMENTATIONS = [
   },
   {
     id: 'js',
-    label: "actionhero 16's JS cache on ioredis",
     onRedis: true,
     async make (redis) {
       const { cache, close } = await createActionheroCache({ ...prefixes('js'), redis, lockName: 'bench-js' })
@@ -97,7 +95,6 @@ const IMPLEMENTATIONS = [
   },
   {
     id: 'memory',
-    label: 'addon, in-memory store',
     async make () {
       const cache = new Cache({ ...prefixes('memory'), redis: { fake: true, name: `bench-${process.pid}` }, lockName: 'bench-memory' })
       return { cache, close: () => cache.close() }
@@ -105,7 +102,6 @@ const IMPLEMENTATIONS = [
   },
   {
     id: 'map',
-    label: 'JS Map baseline',
     async make () {
       return { cache: new MapCache('bench-map'), close: async () => {} }
     }
@@ -248,7 +244,10 @@ async function redisBenchmarkCase (redis, probe, test, concurrency, size, second
 
 async function startRelay (redis) {
   const port = await freePort()
-  const relay = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `TCP:${redis.host}:${redis.port}`],
+  // nodelay on both sides, as Redis and both clients set it: without it,
+  // Nagle's algorithm and delayed ACKs hold a multi-segment reply (10 kB)
+  // for ~40 ms, and the relay would measure that instead of the extra hop.
+  const relay = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `TCP:${redis.host}:${redis.port},nodelay`],
     { detached: true, stdio: 'ignore' })
   const exited = new Promise((resolve) => relay.once('exit', resolve))
   for (let i = 0; i < 50 && !(await accepts(port)); i++) await sleep(100)
@@ -482,7 +481,7 @@ function commandsText (top) {
 }
 
 function cell (entry) {
-  if (!entry) return ''
+  if (!entry) return '—'
   if (entry.error) return `failed: ${entry.error}`
   const r = entry.result
   const parts = [`${format(r.opsPerSecond)}/s`, `${short(r.p50)} / ${short(r.p99)} µs`]
@@ -503,9 +502,10 @@ function render (options, results, meta) {
   out('# actionhero-native-cache benchmark')
   out()
   out(`- date: ${meta.date}; whole run ${Math.round(meta.elapsedSeconds)} s; ${options.seconds} s per case${options.quick ? ' (--quick)' : ''}`)
-  out(`- machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${os.type()} ${os.release()}`)
+  out(`- machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${os.type()} ${os.release()}; ` +
+    `load average ${meta.loadBefore} before the run, ${loadAverage()} after (other work on the machine shows as noise)`)
   out(`- Node ${process.version}; Redis ${meta.redisVersion}, ${meta.redisWhere}, database ${DB}`)
-  out(`- addon: the binary in this checkout (commit ${meta.commit}); actionhero ${require('actionhero/package.json').version}, ioredis ${require('ioredis/package.json').version}`)
+  out(`- addon: ${meta.binary}; checkout at commit ${meta.commit}; actionhero ${require('actionhero/package.json').version}, ioredis ${require('ioredis/package.json').version}`)
   out()
   out('## Operations')
   out()
@@ -530,7 +530,7 @@ function render (options, results, meta) {
         const relayJs = find(results.relay, kind, size, c, 'js')
         const relay = relayNative && relayJs
           ? `${format(opsOf(relayNative))}/s, ${format(opsOf(relayJs))}/s (${ratio(opsOf(relayNative), opsOf(relayJs))})`
-          : ''
+          : '—'
         out(`| ${OP_LABELS[kind]} | ${kind === 'lock' ? '—' : SIZE_LABELS[size]} | ${c} | ` +
           `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${ratio(opsOf(memory), opsOf(map))}** | ` +
           `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${relay} | ${cell(memory)} | ${cell(map)} |`)
@@ -540,7 +540,7 @@ function render (options, results, meta) {
   out()
   out(`save: expireTimeMS ${LIFETIME_MS}. load: each worker's own saved entry (a plain load, which also rewrites readAt). ` +
     'Server CPU below 1 µs/op is within INFO\'s resolution over a short run. The relay column: the same two caches through ' +
-    '`socat TCP-LISTEN:…,fork TCP:<redis>`, where each extra round trip per call costs one more hop.')
+    '`socat TCP-LISTEN:…,fork,nodelay TCP:<redis>,nodelay`, where each extra round trip per call costs one more hop.')
   out()
   out('## Inside an actionhero 16 app')
   out()
@@ -563,7 +563,8 @@ function render (options, results, meta) {
   const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`
   const million = results.growthCalls === 1000000 ? 'million' : `${format(results.growthCalls)}`
   out(`RSS of a child process (after a full GC) doing save+load calls, half each, 64 in flight on 64 keys, 100 B values: ` +
-    `before, after the first ${million} calls and after the second.`)
+    `before, after the first ${million} calls and after the second. RSS moves in steps (allocator arenas, V8's heap sizing); ` +
+    'a leak shows as growth that goes on step after step.')
   out()
   out(`| store | before | after the first ${million} | after the second ${million} | second − first |`)
   out('|---|---|---|---|---|')
@@ -586,6 +587,7 @@ async function main () {
   }
 
   const begun = Date.now()
+  const loadBefore = loadAverage()
   const log = (message) => process.stderr.write(`[${((Date.now() - begun) / 1000).toFixed(0)} s] ${message}\n`)
   let server = null
   let redis
@@ -622,9 +624,11 @@ async function main () {
   const table = render(options, results, {
     date: new Date().toISOString(),
     elapsedSeconds: (Date.now() - begun) / 1000,
+    loadBefore,
     redisVersion,
     redisWhere: server ? 'a private redis-server on loopback started by the script' : `the server at ${options.redis}`,
-    commit: gitCommit()
+    commit: gitCommit(),
+    binary: binaryDescription()
   })
   process.stdout.write(table)
   if (options.out) {
@@ -635,6 +639,19 @@ async function main () {
     log(`${results.failures} case(s) failed`)
     process.exitCode = 1
   }
+}
+
+/** The 1-minute load average. */
+const loadAverage = () => os.loadavg()[0].toFixed(2)
+
+/** Which build ran: the binary is copied in, not built from the checkout. */
+function binaryDescription () {
+  const dir = path.join(__dirname, '..')
+  const file = fs.readdirSync(dir).find((name) => /^actionhero-native-cache\..*\.node$/.test(name))
+  if (!file) return 'no binary found'
+  const bytes = fs.readFileSync(path.join(dir, file))
+  const sha = require('crypto').createHash('sha256').update(bytes).digest('hex').slice(0, 12)
+  return `${file}, sha256 ${sha}…, modified ${fs.statSync(path.join(dir, file)).mtime.toISOString()}`
 }
 
 function gitCommit () {
