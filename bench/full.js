@@ -374,10 +374,13 @@ async function runMatrix (redis, probe, options, results, log) {
       }
 
       for (const c of concurrency) {
-        for (const { implementation, cache } of built) {
-          await fill(cache, c, value)
-          for (const kind of OPS) {
-            if (kind === 'lock' && size !== sizes[0]) continue // the value plays no part
+        for (const { cache } of built) await fill(cache, c, value)
+        // Op by op, every implementation in turn: what they are compared
+        // with ran seconds before, under the same load from the machine.
+        for (const kind of OPS) {
+          if (kind === 'lock' && size !== sizes[0]) continue // the value plays no part
+          const rowSize = kind === 'lock' ? null : size
+          for (const { implementation, cache } of built) {
             const tally = { save: 0, load: 0 }
             const op = operation(kind, cache, value, tally)
             try {
@@ -391,13 +394,13 @@ async function runMatrix (redis, probe, options, results, log) {
                   : scripts[kind]
                 result.top = topLevel(result.server.commands, ownScripts)
               }
-              results.cases.push({ kind, size: kind === 'lock' ? null : size, concurrency: c, id: implementation.id, result })
+              results.cases.push({ kind, size: rowSize, concurrency: c, id: implementation.id, result })
             } catch (error) {
-              results.cases.push({ kind, size, concurrency: c, id: implementation.id, error: error.message })
+              results.cases.push({ kind, size: rowSize, concurrency: c, id: implementation.id, error: error.message })
               results.failures++
             }
-            log(`${implementation.id} ${kind} ${kind === 'lock' ? '' : SIZE_LABELS[size]} c=${c}`)
           }
+          log(`${OP_LABELS[kind]} ${rowSize ? SIZE_LABELS[size] : ''} c=${c}`)
         }
         for (const [kind, test] of [['save', 'set'], ['load', 'get']]) {
           const result = await redisBenchmarkCase(redis, probe, test, c, size, options.seconds)
