@@ -15,6 +15,7 @@ function freePort () {
   })
 }
 
+/** Whether something takes connections on this loopback port. */
 function accepts (port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true) })
@@ -77,4 +78,4 @@ async function silentServer () {
   }
 }
 
-module.exports = { startRedis, freePort, silentServer }
+module.exports = { startRedis, freePort, accepts, silentServer }
