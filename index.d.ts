@@ -24,6 +24,7 @@ export interface CacheError extends Error {
     | 'REDIS_CONNECTION'
     | 'REDIS_ERROR'
     | 'ERR_INVALID_ARG_VALUE'
+    | 'INTERNAL_ERROR'
     | string
 }
 

@@ -95,8 +95,6 @@ impl Replies {
       ready.push((id, completion));
       ready.len() == 1
     };
-    // The next call usually follows this reply closely.
-    runtime::mark_active();
     // A batch already on its way to the JS thread takes this reply along.
     if first {
       if let Some(deliver) = &*lock(&self.deliver) {
@@ -104,6 +102,12 @@ impl Replies {
       }
     }
   }
+}
+
+/// A panic answers its own call with an error; it never crosses into Node
+/// (which would abort the process) nor loses another call's reply.
+fn answering_panics<T>(work: impl Future<Output = CacheResult<T>>) -> impl Future<Output = CacheResult<T>> {
+  AssertUnwindSafe(work).catch_unwind().map(|outcome| outcome.unwrap_or_else(|panic| Err(panicked(panic))))
 }
 
 fn panicked(panic: Box<dyn Any + Send>) -> CacheError {
@@ -145,9 +149,7 @@ impl Calls {
     T: ToNapiValue + Send + 'static,
     F: Future<Output = CacheResult<T>> + Send + 'static,
   {
-    // A panic answers its own call with an error; it never crosses into
-    // Node (which would abort the process) nor loses another call's reply.
-    let mut work = Box::pin(AssertUnwindSafe(work).catch_unwind().map(|outcome| outcome.unwrap_or_else(|panic| Err(panicked(panic)))));
+    let mut work = Box::pin(answering_panics(work));
     let first_poll = match try_at_once {
       true => runtime::enter(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
       false => Poll::Pending,
@@ -186,5 +188,23 @@ impl Calls {
   pub fn release(&self) {
     // Dropping the last reference releases the thread-safe function.
     lock(&self.replies.deliver).take();
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[tokio::test]
+  async fn a_panicking_call_answers_an_error_and_the_others_their_results() {
+    let calls = vec![
+      Box::pin(answering_panics(async { Ok(1) })) as Pin<Box<dyn Future<Output = CacheResult<i32>>>>,
+      Box::pin(answering_panics(async { panic!("boom") })),
+      Box::pin(answering_panics(async { Ok(3) })),
+    ];
+    let outcomes = futures_util::future::join_all(calls).await;
+    assert_eq!(outcomes[0], Ok(1));
+    assert_eq!(outcomes[1], Err(CacheError::Internal("boom".into())));
+    assert_eq!(outcomes[2], Ok(3));
   }
 }

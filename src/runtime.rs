@@ -1,31 +1,18 @@
 //! The runtime waiting calls run on: one thread of its own running a
 //! current-thread tokio runtime, so that a call, its Redis socket and its
-//! reply never change threads on the way.
+//! reply stay on one thread, in order, instead of moving between the
+//! workers of a work-stealing pool.
 //!
-//! Waking a parked thread is what a call one at a time mostly costs (tens of
-//! µs on a busy machine, where the Redis round trip itself is about 20), so
-//! after any activity the thread stays awake for a moment, polling for the
-//! next call or the reply to this one, before it parks.
+//! A short spin before parking was measured too (bench/RESULTS.md's notes):
+//! on a 2-core machine it took CPU from Redis and Node without shortening a
+//! call, so the thread parks as soon as it has nothing to do.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use tokio::sync::Notify;
 
-/// How long the runtime's thread stays awake after the last call or reply.
-const SPIN: Duration = Duration::from_micros(50);
-
-struct Runtime {
-  handle: Handle,
-  /// Set by every call handed over and every reply sent; read by the spinner.
-  active: AtomicBool,
-  wake: Notify,
-}
-
-static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+static RUNTIME: LazyLock<Handle> = LazyLock::new(|| {
   let runtime = tokio::runtime::Builder::new_current_thread()
     .enable_all()
     .build()
@@ -33,46 +20,18 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
   let handle = runtime.handle().clone();
   std::thread::Builder::new()
     .name("actionhero-native-cache".into())
-    .spawn(move || runtime.block_on(spin()))
+    .spawn(move || runtime.block_on(std::future::pending::<()>()))
     .expect("actionhero-native-cache: cannot start its runtime thread");
-  Runtime { handle, active: AtomicBool::new(false), wake: Notify::new() }
+  handle
 });
 
-/// Runs on the runtime's thread for as long as the process lives: waits for
-/// activity, then polls (yielding, which lets the runtime poll its sockets
-/// and take new tasks) until `SPIN` has passed without any.
-async fn spin() {
-  loop {
-    RUNTIME.wake.notified().await;
-    let mut until = Instant::now() + SPIN;
-    loop {
-      tokio::task::yield_now().await;
-      let now = Instant::now();
-      if RUNTIME.active.swap(false, Ordering::AcqRel) {
-        until = now + SPIN;
-      } else if now >= until {
-        break;
-      }
-    }
-  }
-}
-
-/// Keeps the runtime's thread awake a little longer (see [`SPIN`]).
-pub fn mark_active() {
-  let runtime = &*RUNTIME;
-  runtime.active.store(true, Ordering::Release);
-  runtime.wake.notify_one();
-}
-
 pub fn spawn<F: Future<Output = ()> + Send + 'static>(work: F) {
-  let runtime = &*RUNTIME;
-  drop(runtime.handle.spawn(work));
-  mark_active();
+  drop(RUNTIME.spawn(work));
 }
 
 /// Runs `f` with the runtime as the current one, so that what it creates
 /// (timers, tasks, connections) belongs to the runtime's thread.
 pub fn enter<T>(f: impl FnOnce() -> T) -> T {
-  let _guard = RUNTIME.handle.enter();
+  let _guard = RUNTIME.enter();
   f()
 }
