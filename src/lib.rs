@@ -318,3 +318,4 @@ impl NativeCache {
 pub fn memory_server_key_count(name: String) -> Option<u32> {
   MemoryStore::key_count(&name).map(|count| count as u32)
 }
+

@@ -3,8 +3,10 @@
 //! each store operation is written once, against [`Link`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
@@ -21,8 +23,9 @@ pub enum Servers {
   One(ConnectionInfo),
   /// A Redis Cluster's startup nodes; the rest are discovered.
   Cluster(Vec<ConnectionInfo>),
-  /// The Sentinels to ask, for the master of one name.
-  Sentinel(SentinelClient),
+  /// The Sentinels to ask for the master called `name`, as redis-rs's
+  /// client, and each Sentinel's address to follow failovers on.
+  Sentinel { client: SentinelClient, sentinels: Vec<ConnectionInfo>, name: String },
 }
 
 pub struct Timeouts {
@@ -36,18 +39,25 @@ pub enum Connection {
   /// Made on the first call (the constructor sends nothing); redis-rs's
   /// cluster client follows MOVED and ASK, and finds the new master after a
   /// failover by itself.
-  Cluster { client: ClusterClient, connection: OnceLock<ClusterConnection> },
-  Sentinel(SentinelMaster),
+  Cluster { client: ClusterClient, current: Current<ClusterConnection> },
+  Sentinel(Arc<SentinelMaster>),
 }
 
-/// One exchange's way to Redis: what [`Connection::link`] hands out.
+/// One exchange's way to Redis: what [`Connection::link`] hands out, with
+/// which of the connections made so far it is (see [`Current`]).
 #[derive(Clone)]
 pub enum Link {
   One(ConnectionManager),
-  Cluster(ClusterConnection),
-  /// A connection to the master the Sentinels named, and which resolution
-  /// made it (see [`SentinelMaster::forget`]).
+  Cluster(ClusterConnection, u64),
+  /// A connection to the master the Sentinels named.
   Master(MultiplexedConnection, u64),
+}
+
+/// What went wrong with an exchange, for [`Connection::failed`].
+pub enum Failure<'a> {
+  Redis(&'a RedisError),
+  /// The call's deadline passed.
+  Deadline,
 }
 
 /// A node a SCAN walks: the one server, or one master of a cluster.
@@ -85,44 +95,57 @@ impl Connection {
           .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
           .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS)
           .build()?;
-        Connection::Cluster { client, connection: OnceLock::new() }
+        Connection::Cluster { client, current: Current::default() }
       }
-      Servers::Sentinel(sentinels) => Connection::Sentinel(SentinelMaster {
-        sentinels: tokio::sync::Mutex::new(sentinels),
-        master: Mutex::default(),
-        resolutions: AtomicU64::new(0),
+      Servers::Sentinel { client, sentinels, name } => Connection::Sentinel(Arc::new(SentinelMaster {
+        client: tokio::sync::Mutex::new(client),
+        master: Current::default(),
         config: AsyncConnectionConfig::new()
           .set_connection_timeout(Some(timeouts.connect))
           .set_response_timeout(Some(timeouts.command)),
-      }),
+        sentinels,
+        name,
+        watcher: Mutex::new(None),
+      })),
     })
   }
 
   pub async fn link(&self) -> RedisResult<Link> {
     Ok(match self {
       Connection::One(manager) => Link::One(manager.clone()),
-      Connection::Cluster { client, connection } => {
-        Link::Cluster(connection.get_or_init(|| client.get_pending_async_connection_with_config(ClusterConfig::new())).clone())
+      Connection::Cluster { client, current } => {
+        let (connection, made) =
+          current.get_or_make(|| client.get_pending_async_connection_with_config(ClusterConfig::new()));
+        Link::Cluster(connection, made)
       }
-      Connection::Sentinel(sentinel) => sentinel.link().await?,
+      Connection::Sentinel(sentinel) => SentinelMaster::link(sentinel).await?,
     })
   }
 
-  /// Told of every failed exchange: after a Sentinel failover the old
-  /// master drops its clients or refuses writes, and the next call asks
-  /// the Sentinels again.
-  pub fn failed(&self, link: &Link, error: &RedisError) {
-    if let (Connection::Sentinel(sentinel), Link::Master(_, resolution)) = (self, link) {
-      if master_may_have_moved(error) {
-        sentinel.forget(*resolution);
+  /// Told of every failed exchange. After a Sentinel failover the old
+  /// master drops its clients or refuses writes: the next call asks the
+  /// Sentinels again. A cluster call that hits its deadline drops the
+  /// cluster connection, and the next call makes a new one: redis-rs 1.8's
+  /// cluster client can deadlock when a slot refresh (after a MOVED) waits
+  /// for its table of nodes while a request it no longer polls has been
+  /// handed the table's read lock (a fair lock, first come first served);
+  /// it then never answers again.
+  pub fn failed(&self, link: &Link, failure: Failure) {
+    match (self, link, failure) {
+      (Connection::Sentinel(sentinel), Link::Master(_, made), failure) => {
+        if matches!(failure, Failure::Deadline) || matches!(failure, Failure::Redis(error) if master_may_have_moved(error)) {
+          sentinel.master.retire(*made);
+        }
       }
+      (Connection::Cluster { current, .. }, Link::Cluster(_, made), Failure::Deadline) => current.retire(*made),
+      _ => {}
     }
   }
 
   /// The nodes that hold the data: every master of a cluster, as its
   /// client sees them now.
   pub async fn masters(link: &mut Link) -> RedisResult<Vec<Node>> {
-    let Link::Cluster(cluster) = link else {
+    let Link::Cluster(cluster, _) = link else {
       return Ok(vec![Node::Only]);
     };
     // Without a response policy, a fan-out answers each node's reply under its address.
@@ -143,7 +166,7 @@ impl Connection {
   /// `cmd` on one node (a SCAN step, which has no key to route it by).
   pub async fn query_on<T: FromRedisValue>(link: &mut Link, node: &Node, cmd: &Cmd) -> RedisResult<T> {
     match (link, node) {
-      (Link::Cluster(cluster), Node::At { host, port }) => {
+      (Link::Cluster(cluster, _), Node::At { host, port }) => {
         let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
         T::from_redis_value(cluster.route_command(cmd.clone(), route).await?).map_err(Into::into)
       }
@@ -166,53 +189,132 @@ fn master_may_have_moved(error: &RedisError) -> bool {
     || error.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
 }
 
+/// A connection that calls share until a failure retires it; the next
+/// call then makes a new one. Each is numbered, so that of the many calls
+/// that fail together only the first retires it, not its successor.
+pub struct Current<T> {
+  connection: Mutex<Option<(T, u64)>>,
+  made: AtomicU64,
+}
+
+impl<T> Default for Current<T> {
+  fn default() -> Self {
+    Current { connection: Mutex::new(None), made: AtomicU64::new(0) }
+  }
+}
+
+impl<T: Clone> Current<T> {
+  fn lock(&self) -> std::sync::MutexGuard<'_, Option<(T, u64)>> {
+    self.connection.lock().unwrap_or_else(|e| e.into_inner())
+  }
+
+  fn get(&self) -> Option<(T, u64)> {
+    self.lock().clone()
+  }
+
+  fn get_or_make(&self, make: impl FnOnce() -> T) -> (T, u64) {
+    let mut current = self.lock();
+    current.get_or_insert_with(|| (make(), self.made.fetch_add(1, Ordering::Relaxed) + 1)).clone()
+  }
+
+  fn set(&self, connection: T) -> u64 {
+    let made = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+    *self.lock() = Some((connection, made));
+    made
+  }
+
+  fn retire(&self, made: u64) {
+    let mut current = self.lock();
+    if current.as_ref().is_some_and(|(_, number)| *number == made) {
+      *current = None;
+    }
+  }
+
+  fn retire_any(&self) {
+    self.lock().take();
+  }
+}
+
 /// The master a group of Sentinels names, resolved on the first call and
 /// again after a failover.
 pub struct SentinelMaster {
   /// Asked by one call at a time; the others wait for its answer.
-  sentinels: tokio::sync::Mutex<SentinelClient>,
-  master: Mutex<Option<(MultiplexedConnection, u64)>>,
-  resolutions: AtomicU64,
+  client: tokio::sync::Mutex<SentinelClient>,
+  master: Current<MultiplexedConnection>,
   config: AsyncConnectionConfig,
+  sentinels: Vec<ConnectionInfo>,
+  name: String,
+  /// Follows the Sentinels' failovers from the first call on; stopped with the cache.
+  watcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// How long to wait before following failovers again when no Sentinel answers.
+const SENTINEL_RETRY: Duration = Duration::from_secs(1);
+
 impl SentinelMaster {
-  fn current(&self) -> Option<Link> {
-    let master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-    master.as_ref().map(|(connection, resolution)| Link::Master(connection.clone(), *resolution))
-  }
-
-  async fn link(&self) -> RedisResult<Link> {
-    if let Some(link) = self.current() {
-      return Ok(link);
+  async fn link(this: &Arc<Self>) -> RedisResult<Link> {
+    if let Some((connection, made)) = this.master.get() {
+      return Ok(Link::Master(connection, made));
     }
-    let mut sentinels = self.sentinels.lock().await;
+    let mut client = this.client.lock().await;
     // Another call may have resolved it while this one waited.
-    if let Some(link) = self.current() {
-      return Ok(link);
+    if let Some((connection, made)) = this.master.get() {
+      return Ok(Link::Master(connection, made));
     }
-    let connection = sentinels.async_get_client().await?.get_multiplexed_async_connection_with_config(&self.config).await?;
-    let resolution = self.resolutions.fetch_add(1, Ordering::Relaxed) + 1;
-    *self.master.lock().unwrap_or_else(|e| e.into_inner()) = Some((connection.clone(), resolution));
-    Ok(Link::Master(connection, resolution))
+    this.watcher.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| tokio::spawn(watch(Arc::downgrade(this))));
+    let connection = client.async_get_client().await?.get_multiplexed_async_connection_with_config(&this.config).await?;
+    Ok(Link::Master(connection.clone(), this.master.set(connection)))
   }
+}
 
-  /// Drops the master connection made by `resolution`, unless a newer
-  /// one has replaced it already (many calls fail together in a failover;
-  /// only the first should cause a new resolution).
-  fn forget(&self, resolution: u64) {
-    let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-    if master.as_ref().is_some_and(|(_, current)| *current == resolution) {
-      *master = None;
+impl Drop for SentinelMaster {
+  fn drop(&mut self) {
+    if let Some(watcher) = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).take() {
+      watcher.abort();
     }
   }
+}
+
+/// Follows `+switch-master` on one Sentinel after another, as ioredis's
+/// `failoverDetector` does: when they promote a replica, the connection to
+/// the old master is dropped at once. Sentinel leaves the old master taking
+/// writes for seconds after a promotion (until it tells it to step down),
+/// writes the promoted replica never sees.
+async fn watch(master: Weak<SentinelMaster>) {
+  loop {
+    let Some(sentinels) = master.upgrade().map(|master| master.sentinels.clone()) else {
+      return;
+    };
+    for sentinel in sentinels {
+      // A Sentinel that cannot be reached, or goes away: the next one.
+      let _ = follow(&master, sentinel).await;
+    }
+    tokio::time::sleep(SENTINEL_RETRY).await;
+  }
+}
+
+async fn follow(master: &Weak<SentinelMaster>, sentinel: ConnectionInfo) -> RedisResult<()> {
+  let mut pubsub = redis::Client::open(sentinel)?.get_async_pubsub().await?;
+  pubsub.subscribe("+switch-master").await?;
+  let mut switches = pubsub.on_message();
+  while let Some(switch) = switches.next().await {
+    // "<name> <old host> <old port> <new host> <new port>"
+    let payload: String = switch.get_payload()?;
+    let Some(master) = master.upgrade() else {
+      return Ok(());
+    };
+    if payload.split(' ').next() == Some(master.name.as_str()) {
+      master.master.retire_any();
+    }
+  }
+  Ok(())
 }
 
 impl ConnectionLike for Link {
   fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
     match self {
       Link::One(connection) => connection.req_packed_command(cmd),
-      Link::Cluster(connection) => connection.req_packed_command(cmd),
+      Link::Cluster(connection, _) => connection.req_packed_command(cmd),
       Link::Master(connection, _) => connection.req_packed_command(cmd),
     }
   }
@@ -220,7 +322,7 @@ impl ConnectionLike for Link {
   fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
     match self {
       Link::One(connection) => connection.req_packed_commands(pipeline, offset, count),
-      Link::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+      Link::Cluster(connection, _) => connection.req_packed_commands(pipeline, offset, count),
       Link::Master(connection, _) => connection.req_packed_commands(pipeline, offset, count),
     }
   }
@@ -228,7 +330,7 @@ impl ConnectionLike for Link {
   fn get_db(&self) -> i64 {
     match self {
       Link::One(connection) => connection.get_db(),
-      Link::Cluster(connection) => connection.get_db(),
+      Link::Cluster(connection, _) => connection.get_db(),
       Link::Master(connection, _) => connection.get_db(),
     }
   }

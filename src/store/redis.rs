@@ -20,7 +20,7 @@ use redis::{
   RedisConnectionInfo, ServerErrorKind, SetExpiry, SetOptions, TlsMode, Value,
 };
 
-use super::connection::{Connection, Link, Servers, Timeouts};
+use super::connection::{Connection, Failure, Link, Servers, Timeouts};
 use super::scripts::{self, lifetime_args};
 use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
 use crate::envelope::{Envelope, Lifetime, Rewrite, Touched};
@@ -75,7 +75,7 @@ impl RedisConfig {
   pub fn from_options(options: RedisOptions) -> Result<Self, CacheError> {
     let servers = match (options.cluster.as_deref(), options.sentinel.as_ref()) {
       (Some(nodes), _) => Servers::Cluster(nodes.iter().map(|node| node_info(node, &options)).collect::<Result<_, _>>()?),
-      (None, Some(sentinel)) => Servers::Sentinel(sentinel_client(sentinel, &options)?),
+      (None, Some(sentinel)) => sentinel_servers(sentinel, &options)?,
       (None, None) => {
         let host = options.host.clone().unwrap_or_else(|| "localhost".to_owned());
         Servers::One(node_info(&(host, options.port.unwrap_or(6379)), &options)?)
@@ -128,10 +128,10 @@ fn login(mut settings: RedisConnectionInfo, options: &RedisOptions) -> RedisConn
 
 /// The Sentinels to ask for the master, with how to log in to the master
 /// (the options' credentials, database and TLS) and to the Sentinels.
-fn sentinel_client(sentinel: &SentinelOptions, options: &RedisOptions) -> Result<redis::sentinel::SentinelClient, CacheError> {
-  let sentinels =
+fn sentinel_servers(sentinel: &SentinelOptions, options: &RedisOptions) -> Result<Servers, CacheError> {
+  let addresses =
     sentinel.sentinels.iter().map(|(host, port)| Ok(ConnectionAddr::Tcp(host.clone(), port_number(*port)?))).collect::<Result<Vec<_>, CacheError>>()?;
-  let mut builder = SentinelClientBuilder::new(sentinels, &sentinel.name, SentinelServerType::Master).map_err(invalid)?;
+  let mut builder = SentinelClientBuilder::new(addresses.clone(), &sentinel.name, SentinelServerType::Master).map_err(invalid)?;
   builder = builder.set_client_to_redis_db(options.db.unwrap_or(0));
   if let Some(username) = &options.username {
     builder = builder.set_client_to_redis_username(username);
@@ -142,13 +142,20 @@ fn sentinel_client(sentinel: &SentinelOptions, options: &RedisOptions) -> Result
   if options.tls {
     builder = builder.set_client_to_redis_tls_mode(if options.tls_insecure { TlsMode::Insecure } else { TlsMode::Secure });
   }
+  let mut sentinel_login = RedisConnectionInfo::default();
   if let Some(username) = &sentinel.username {
     builder = builder.set_client_to_sentinel_username(username);
+    sentinel_login = sentinel_login.set_username(username);
   }
   if let Some(password) = &sentinel.password {
     builder = builder.set_client_to_sentinel_password(password);
+    sentinel_login = sentinel_login.set_password(password);
   }
-  builder.build().map_err(invalid)
+  let sentinels = addresses
+    .into_iter()
+    .map(|addr| Ok(addr.into_connection_info().map_err(invalid)?.set_redis_settings(sentinel_login.clone())))
+    .collect::<Result<_, CacheError>>()?;
+  Ok(Servers::Sentinel { client: builder.build().map_err(invalid)?, sentinels, name: sentinel.name.clone() })
 }
 
 fn timeout_option(name: &str, ms: Option<f64>) -> Result<Duration, CacheError> {
@@ -204,8 +211,10 @@ impl RedisStore {
     Fut: Future<Output = redis::RedisResult<T>>,
   {
     let connection = self.connection()?;
+    let mut used = None;
     let exchange = async {
       let link = connection.link().await?;
+      used = Some(link.clone());
       let outcome = match attempt(link.clone()).await {
         Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
           try_join_all(scripts::load_all().map(|load| {
@@ -218,13 +227,19 @@ impl RedisStore {
         outcome => outcome,
       };
       if let Err(error) = &outcome {
-        connection.failed(&link, error);
+        connection.failed(&link, Failure::Redis(error));
       }
       outcome
     };
-    match tokio::time::timeout(self.deadline, exchange).await {
+    let outcome = tokio::time::timeout(self.deadline, exchange).await;
+    match outcome {
       Ok(outcome) => outcome.map_err(redis_error),
-      Err(_) => Err(CacheError::Timeout(format!("Redis did not answer within {} ms", self.deadline.as_millis()))),
+      Err(_) => {
+        if let Some(link) = &used {
+          connection.failed(link, Failure::Deadline);
+        }
+        Err(CacheError::Timeout(format!("Redis did not answer within {} ms", self.deadline.as_millis())))
+      }
     }
   }
 
