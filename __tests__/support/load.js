@@ -4,8 +4,9 @@
 // one loop per key, each saving its key with a counter that goes up by one
 // per save and reading it back, through callbacks, until stopped. It
 // records whether every call was answered exactly once, every error with
-// its time, and per key the last counter saved (acknowledged) and the last
-// one tried, so that what a disruption lost can be counted afterwards.
+// its time, and every acknowledged save found missing: a read right after
+// it, or the first read after an error, that finds an older counter (the
+// save went to a master that died, or was demoted, before replicating it).
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -21,6 +22,7 @@ function startLoad (cache, keys) {
   const tried = new Map()
   const errors = []
   const wrongReads = []
+  const lostSaves = []
   const successes = [] // per worker, the times its saves were acknowledged
   const calls = { made: 0, answered: 0, answeredTwice: 0 }
   let stopping = false
@@ -42,21 +44,34 @@ function startLoad (cache, keys) {
     })
   }
 
+  /** Reads `key` back: an older counter than `count` acknowledged means a lost save. */
+  async function check (key, count) {
+    const [error, value] = await call('load', key)
+    if (error) {
+      errors.push({ at: Date.now(), code: error.code })
+      return false
+    }
+    if (value < count) lostSaves.push({ key, acked: count, found: value })
+    else if (value !== count && value !== tried.get(key)) wrongReads.push(`${key}: saved ${count}, read ${value}`)
+    return true
+  }
+
   async function worker (key, n) {
     successes[n] = []
+    let unsure = false // after an error: was the last acknowledged save kept?
     for (let count = 1; !stopping; count++) {
+      if (unsure && acked.has(key)) unsure = !(await check(key, acked.get(key)))
       tried.set(key, count)
       const [saveError] = await call('save', key, count)
       if (saveError) {
         errors.push({ at: Date.now(), code: saveError.code })
+        unsure = true
         await sleep(10) // a failing cluster answers at once; no need to spin
         continue
       }
       acked.set(key, count)
       successes[n].push(Date.now())
-      const [loadError, value] = await call('load', key)
-      if (loadError) errors.push({ at: Date.now(), code: loadError.code })
-      else if (value !== count) wrongReads.push(`${key}: saved ${count}, read ${value}`)
+      unsure = !(await check(key, count))
     }
   }
 
@@ -90,13 +105,13 @@ function startLoad (cache, keys) {
       for (const { code } of errors) codes[code] = (codes[code] || 0) + 1
       const lastError = Math.max(since, ...errors.map(({ at }) => at))
       const back = successes.map((times) => times.find((at) => at > since) ?? Infinity)
-      return { calls, codes, errors: errors.length, wrongReads, recoveryMs: Math.max(lastError, ...back) - since }
+      return { calls, codes, errors: errors.length, wrongReads, lostSaves, recoveryMs: Math.max(lastError, ...back) - since }
     },
     /**
-     * Reads every key back (with `reader`, a cache on the recovered
-     * topology) and answers the keys whose acknowledged save is missing:
-     * holding less than the last acknowledged counter. More is fine: a save
-     * that failed may still have been written.
+     * Reads every key back once the load has stopped (with `reader`, a
+     * cache on the recovered topology) and answers the keys whose last
+     * acknowledged save is missing: holding less than its counter. More is
+     * fine: a save that failed may still have been written.
      */
     async lost (reader) {
       const lost = []

@@ -141,8 +141,9 @@ async function startSentinels ({ name = 'mymaster' } = {}) {
   const started = async (port, options) => servers.set(port, await startRedis({ port, ...options }))
   try {
     await Promise.all([
-      started(masterPort),
-      started(replicaPort, { args: ['--replicaof', HOST, String(masterPort)] }),
+      // --dir: a replica writes the master's snapshot to disk while it syncs.
+      started(masterPort, { args: ['--dir', dir] }),
+      started(replicaPort, { args: ['--replicaof', HOST, String(masterPort), '--dir', dir] }),
       ...sentinelPorts.map((port) => {
         const config = path.join(dir, `sentinel-${port}.conf`)
         fs.writeFileSync(config, [
