@@ -1,21 +1,17 @@
 'use strict'
 
-// The JavaScript face of the addon: loads the native module, checks and
-// shifts optional arguments the way actionhero's cache accepts them, and
-// hands each outcome to a Node-style callback or a Promise. Cache semantics
-// live in Rust (src/cache.rs).
+// The JavaScript face of the addon: checks and shifts optional arguments
+// the way actionhero's cache accepts them, calls the native side, and hands
+// each outcome on (lib/replies.js). Cache semantics live in Rust
+// (src/cache.rs); actionhero's redis config shapes in lib/store-options.js.
 
-const fs = require('fs')
 const os = require('os')
-const path = require('path')
 const crypto = require('crypto')
-// The addon's errors are made in Node's main realm, where `instanceof Error`
-// of another realm (a jest test's) does not see them; this does.
-const { isNativeError } = require('util').types
 
+const { NativeCache, memoryServerKeyCount } = require('./lib/native')
 const { storeOptions } = require('./lib/store-options')
-
-const { NativeCache, memoryServerKeyCount } = loadNative()
+const { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson } = require('./lib/args')
+const { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isNativeError } = require('./lib/replies')
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',
@@ -24,146 +20,8 @@ const DEFAULTS = {
   lockRetry: 100
 }
 
-/** The binary built for this platform (the napi-rs naming, as `npm run build` writes it). */
-function loadNative () {
-  const { platform, arch } = process
-  const abis = { linux: ['-gnu', '-musl'], win32: ['-msvc'] }[platform] || ['']
-  const files = abis.map((abi) => path.join(__dirname, `actionhero-native-cache.${platform}-${arch}${abi}.node`))
-  const file = files.find((candidate) => fs.existsSync(candidate))
-  if (file === undefined) {
-    throw new Error(`actionhero-native-cache has no binary for ${platform}-${arch}: none of ${files.join(', ')} (build it with \`npm run build\`)`)
-  }
-  return require(file)
-}
-
 function defaultLockName () {
   return `${os.hostname()}-${process.pid}-${crypto.randomBytes(4).toString('hex')}`
-}
-
-// Argument checks: bad arguments throw at once, as Node's own APIs do.
-
-function checkKey (key) {
-  if (typeof key !== 'string' || key.length === 0) {
-    throw new TypeError(`key must be a non-empty string, got ${describe(key)}`)
-  }
-}
-
-/** A time in ms that may be left out (undefined or null, or false for retry). */
-function optionalMs (name, value) {
-  if (value === undefined || value === null || value === false) return undefined
-  return checkMs(name, value)
-}
-
-// JavaScript's Date range: beyond any real lifetime, and no clock or Redis
-// arithmetic on it overflows.
-const MAX_MS = 8.64e15
-
-function checkMs (name, value) {
-  if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > MAX_MS) {
-    throw new TypeError(`${name} must be a finite number of milliseconds within ±${MAX_MS}, got ${describe(value)}`)
-  }
-  return value
-}
-
-function checkPrefix (name, prefix) {
-  if (typeof prefix !== 'string') throw new TypeError(`${name} must be a string, got ${describe(prefix)}`)
-  return prefix
-}
-
-function checkLockName (name) {
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new TypeError(`lockName must be a non-empty string, got ${describe(name)}`)
-  }
-  return name
-}
-
-function checkCallback (next) {
-  if (next !== undefined && typeof next !== 'function') {
-    throw new TypeError(`the callback must be a function, got ${describe(next)}`)
-  }
-}
-
-function checkFile (file) {
-  if (typeof file !== 'string' || file.length === 0) {
-    throw new TypeError(`file must be a non-empty string, got ${describe(file)}`)
-  }
-}
-
-function describe (value) {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'bigint') return `${value}n`
-  return typeof value === 'function' ? 'a function' : String(value)
-}
-
-/**
- * A value's JSON text, undefined for a value JSON.stringify leaves out of
- * an object (undefined, a function, a symbol: actionhero's envelope then
- * has no `value`), or an Error when JSON cannot carry it (BigInt, a cycle).
- */
-function toJson (value) {
-  try {
-    return JSON.stringify(value)
-  } catch (error) {
-    return withCode(new Error(`value cannot be stored as JSON: ${error.message}`), 'VALUE_NOT_SERIALIZABLE')
-  }
-}
-
-function withCode (error, code) {
-  error.code = code
-  return error
-}
-
-// How each call's result reaches the caller.
-const single = { callback: (result) => [result], promise: (result) => result, errorResults: [] }
-// push and clear: actionhero 16 calls back with the error alone; 18+ resolves true.
-const noResult = { callback: () => [], promise: (result) => result, errorResults: [] }
-// load answers the JSON array [expireTimestamp, createdAt, lastReadAt, value],
-// without the value when the entry has none (it reads as undefined).
-const loaded = {
-  callback: (json) => {
-    const [expireTimestamp, createdAt, lastReadAt, value] = JSON.parse(json)
-    return [value, expireTimestamp, createdAt, lastReadAt]
-  },
-  // As actionhero 18+ resolves it.
-  promise: (json, key) => {
-    const [expireTimestamp, createdAt, lastReadAt, value] = JSON.parse(json)
-    return { key, value, expireTimestamp, createdAt, lastReadAt }
-  },
-  errorResults: [null, null, null, null]
-}
-// pop answers the stored item, `{"data": …}`, or null for an empty list.
-const parseItem = (item) => (item === null ? undefined : JSON.parse(item).data)
-const popped = { callback: (item) => [parseItem(item)], promise: parseItem, errorResults: [] }
-
-// Calls still under way on the runtime, by id, across all caches. Ids and
-// the dispatcher are module-wide so that no native object holds a reference
-// back to its Cache (which would keep both from ever being collected).
-const waiting = new Map()
-let lastId = 0
-let keepAlive = null
-
-function id () {
-  lastId = (lastId + 1) >>> 0 // the native side takes a u32
-  return lastId
-}
-
-function waitFor (callId, resume) {
-  waiting.set(callId, resume)
-  // The native side does not hold the event loop open: a ref'd timer does,
-  // while calls are under way, as a pending socket would.
-  if (keepAlive === null) keepAlive = setInterval(() => {}, 2 ** 31 - 1)
-  else if (waiting.size === 1) keepAlive.ref()
-}
-
-/** The native side hands over replies in batches: ids[i] answered outcomes[i]. */
-function onSettled (ids, outcomes) {
-  for (let i = 0; i < ids.length; i++) {
-    const resume = waiting.get(ids[i])
-    if (resume === undefined) continue
-    waiting.delete(ids[i])
-    resume(outcomes[i])
-  }
-  if (waiting.size === 0) keepAlive.unref()
 }
 
 class Cache {
@@ -214,8 +72,9 @@ class Cache {
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
     const json = toJson(value)
-    if (isNativeError(json)) return this.#reply(0, json, next, single)
-    return this.#call(single, next, 'save', key, json, ms)
+    if (isNativeError(json)) return this.#answer(0, json, next, single, key)
+    const callId = id()
+    return this.#answer(callId, this.#native.save(callId, key, json, ms), next, single, key)
   }
 
   load (key, options, next) {
@@ -228,13 +87,15 @@ class Cache {
     const ms = optionalMs('options.expireTimeMS', expireTimeMS)
     const retryMs = optionalMs('options.retry', retry)
     checkCallback(next)
-    return this.#call(loaded, next, 'load', key, ms, retryMs)
+    const callId = id()
+    return this.#answer(callId, this.#native.load(callId, key, ms, retryMs), next, loaded, key)
   }
 
   destroy (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#call(single, next, 'destroy', key)
+    const callId = id()
+    return this.#answer(callId, this.#native.destroy(callId, key), next, single, key)
   }
 
   lock (key, expireTimeMS, next) {
@@ -242,13 +103,15 @@ class Cache {
     checkKey(key)
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
-    return this.#call(single, next, 'lock', key, ms)
+    const callId = id()
+    return this.#answer(callId, this.#native.lock(callId, key, ms), next, single, key)
   }
 
   unlock (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#call(single, next, 'unlock', key)
+    const callId = id()
+    return this.#answer(callId, this.#native.unlock(callId, key), next, single, key)
   }
 
   checkLock (key, retry, next) {
@@ -256,7 +119,8 @@ class Cache {
     checkKey(key)
     const retryMs = optionalMs('retry', retry)
     checkCallback(next)
-    return this.#call(single, next, 'checkLock', key, retryMs)
+    const callId = id()
+    return this.#answer(callId, this.#native.checkLock(callId, key, retryMs), next, single, key)
   }
 
   locks (next) { return this.#plain('locks', next) }
@@ -264,7 +128,8 @@ class Cache {
   size (next) { return this.#plain('size', next) }
   clear (next) {
     checkCallback(next)
-    return this.#call(noResult, next, 'clear')
+    const callId = id()
+    return this.#answer(callId, this.#native.clear(callId), next, noResult, undefined)
   }
   close (next) {
     checkCallback(next)
@@ -277,33 +142,38 @@ class Cache {
   dumpWrite (file, next) {
     checkFile(file)
     checkCallback(next)
-    return this.#call(single, next, 'dumpWrite', file)
+    const callId = id()
+    return this.#answer(callId, this.#native.dumpWrite(callId, file), next, single, file)
   }
 
   dumpRead (file, next) {
     checkFile(file)
     checkCallback(next)
-    return this.#call(single, next, 'dumpRead', file)
+    const callId = id()
+    return this.#answer(callId, this.#native.dumpRead(callId, file), next, single, file)
   }
 
   push (key, item, next) {
     checkKey(key)
     checkCallback(next)
     const json = toJson(item)
-    if (isNativeError(json)) return this.#reply(0, json, next, noResult)
-    return this.#call(noResult, next, 'push', key, json)
+    if (isNativeError(json)) return this.#answer(0, json, next, noResult, key)
+    const callId = id()
+    return this.#answer(callId, this.#native.push(callId, key, json), next, noResult, key)
   }
 
   pop (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#call(popped, next, 'pop', key)
+    const callId = id()
+    return this.#answer(callId, this.#native.pop(callId, key), next, popped, key)
   }
 
   listLength (key, next) {
     checkKey(key)
     checkCallback(next)
-    return this.#call(single, next, 'listLength', key)
+    const callId = id()
+    return this.#answer(callId, this.#native.listLength(callId, key), next, single, key)
   }
 
   /**
@@ -313,19 +183,14 @@ class Cache {
   pttl (storeKey, next) {
     checkKey(storeKey)
     checkCallback(next)
-    return this.#call(single, next, 'pttl', storeKey)
+    const callId = id()
+    return this.#answer(callId, this.#native.pttl(callId, storeKey), next, single, storeKey)
   }
 
   #plain (method, next) {
     checkCallback(next)
-    return this.#call(single, next, method)
-  }
-
-  /** Calls the native method with a fresh call id and hands on its outcome. */
-  #call (shape, next, method, ...args) {
     const callId = id()
-    // args[0] is the key, for the methods that take one.
-    return this.#reply(callId, this.#native[method](callId, ...args), next, shape, args[0])
+    return this.#answer(callId, this.#native[method](callId), next, single, undefined)
   }
 
   /**
@@ -335,18 +200,10 @@ class Cache {
    * that a callback never runs before its method returns and a throwing
    * callback surfaces as an uncaught exception, as with Node's own APIs.
    */
-  #reply (callId, reply, next, shape, key) {
-    const settle = (outcome, resolve, reject) => {
-      if (isNativeError(outcome)) reject(this.#localized(outcome))
-      else resolve(shape.promise(outcome, key))
-    }
-    const deliver = (outcome) => {
-      if (isNativeError(outcome)) next(this.#localized(outcome), ...shape.errorResults)
-      else next(null, ...shape.callback(outcome))
-    }
+  #answer (callId, reply, next, shape, key) {
     if (reply !== undefined) {
-      if (next === undefined) return new Promise((resolve, reject) => settle(reply, resolve, reject))
-      process.nextTick(deliver, reply)
+      if (next === undefined) return new Promise((resolve, reject) => settle(reply, shape, key, this.localize, resolve, reject))
+      process.nextTick(deliver, reply, next, shape, this.localize)
       return undefined
     }
     this.#pending++
@@ -356,9 +213,15 @@ class Cache {
       this.#releaseIfDone()
     }
     if (next === undefined) {
-      return new Promise((resolve, reject) => waitFor(callId, (outcome) => { done(); settle(outcome, resolve, reject) }))
+      return new Promise((resolve, reject) => waitFor(callId, (outcome) => {
+        done()
+        settle(outcome, shape, key, this.localize, resolve, reject)
+      }))
     }
-    waitFor(callId, (outcome) => { done(); process.nextTick(deliver, outcome) })
+    waitFor(callId, (outcome) => {
+      done()
+      process.nextTick(deliver, outcome, next, shape, this.localize)
+    })
     return undefined
   }
 
@@ -381,16 +244,7 @@ class Cache {
     if (this.#closing && this.#pending === 0) this.#native.release()
   }
 
-  /**
-   * The native error as an Error of this realm, so that `instanceof Error`
-   * holds where callers test it (jest runs each test file in a realm of its
-   * own), with its message localized.
-   */
-  #localized ({ message, code }) {
-    const error = new Error(typeof this.localize === 'function' ? this.localize(message) : message)
-    error.code = code
-    return error
-  }
+
 }
 
 /** Whether a cache built with this `redis` option keeps its data in memory (fakeredis configs do). */

@@ -11,7 +11,7 @@ const Redis = require('ioredis')
 const { Cache } = require('..')
 const { prefixes, cleanupRedis, REDIS, RUN } = require('./support/stores')
 const { createActionheroCache } = require('./support/actionhero-js-cache')
-const { silentServer, freePort, startRedis } = require('./support/redis-server')
+const { silentServer, freePort, startRedis, ioredisAnswers } = require('./support/redis-server')
 
 const HOST = REDIS.host
 const PORT = REDIS.port
@@ -528,21 +528,6 @@ describe('credentials, from a URL or options, as ioredis sends them', () => {
     if (server) await server.stop()
   })
 
-  async function ioredisAnswers (args) {
-    // A third argument after the case's (at most two): ioredis merges first-wins, so it changes nothing
-    // they set. A short disconnectTimeout lets a refused client's socket go at once.
-    expect(args.length).toBeLessThanOrEqual(2)
-    const client = new Redis(...args, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, disconnectTimeout: 50 })
-    client.on('error', () => {})
-    try {
-      await client.connect()
-      return (await client.ping()) === 'PONG'
-    } catch (_) {
-      return false
-    } finally {
-      client.disconnect()
-    }
-  }
 
   async function cacheAnswers (args) {
     const cache = new Cache({ redis: { client: { konstructor: Redis, args } }, lockName: 'auth' })

@@ -8,7 +8,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const { Cache } = require('..')
-const { startRedis, freePort } = require('./support/redis-server')
+const { startRedis, freePort, ioredisAnswers } = require('./support/redis-server')
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anc-tls-'))
 let server
@@ -74,22 +74,6 @@ test('a plain redis:// URL to the TLS port fails with an error, never a hang', a
 describe('ioredis\'s tls option, and rediss:// among ioredis arguments', () => {
   const Redis = require('ioredis')
 
-  /** Whether ioredis itself, given `args`, gets an answer (it fails at once instead of retrying). */
-  async function ioredisAnswers (args) {
-    // A third argument after the case's (at most two): ioredis merges first-wins, so it changes nothing
-    // they set. A short disconnectTimeout lets a refused client's socket go at once.
-    expect(args.length).toBeLessThanOrEqual(2)
-    const client = new Redis(...args, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, disconnectTimeout: 50 })
-    client.on('error', () => {})
-    try {
-      await client.connect()
-      return (await client.ping()) === 'PONG'
-    } catch (_) {
-      return false
-    } finally {
-      client.disconnect()
-    }
-  }
 
   /** Whether the cache, given `args` as actionhero 16's client config, gets an answer. */
   async function cacheAnswers (args) {

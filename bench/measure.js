@@ -1,28 +1,55 @@
 'use strict'
 
+// The timing loop every benchmark shares, and its numbers.
+
 /**
- * Runs `concurrency` loops of `op(worker, done)` for `seconds`; answers
- * operations per second. Each loop waits for its operation's callback
- * before starting the next, so `concurrency` operations are in flight at
- * any moment.
+ * Runs `concurrency` loops of `op(worker, done)`, each waiting for its
+ * operation's callback before starting the next, so that `concurrency`
+ * operations are in flight at any moment. Stops after `seconds`, or after
+ * `ops` operations in all when given.
+ *
+ * Answers { ops, seconds, opsPerSecond, cpuMicrosPerOp, p50, p99 }: the
+ * latencies in µs, from hrtime around each operation (null with
+ * `latencies: false`, which keeps memory flat for long runs);
+ * cpuMicrosPerOp is this process's CPU (every thread: Node's and the
+ * addon's runtime) per operation.
  */
-function measure (concurrency, seconds, op) {
+function measure ({ concurrency, seconds = Infinity, ops: limit = Infinity, latencies = true }, op) {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + seconds * 1000
+    const times = latencies ? new Latencies() : null
+    const cpuBefore = process.cpuUsage()
     const started = process.hrtime.bigint()
-    let count = 0
+    let startedOps = 0
+    let doneOps = 0
     let running = concurrency
     let failed = false
+    const finish = () => {
+      const elapsed = Number(process.hrtime.bigint() - started) / 1e9
+      const cpu = process.cpuUsage(cpuBefore)
+      resolve({
+        ops: doneOps,
+        seconds: elapsed,
+        opsPerSecond: doneOps / elapsed,
+        cpuMicrosPerOp: (cpu.user + cpu.system) / doneOps,
+        p50: times && percentile(times.sorted(), 0.5),
+        p99: times && percentile(times.sorted(), 0.99)
+      })
+    }
     const loop = (worker) => {
       const again = () => {
         if (failed) return
-        if (Date.now() >= deadline) {
-          if (--running === 0) resolve(count / (Number(process.hrtime.bigint() - started) / 1e9))
+        if (startedOps >= limit || Date.now() >= deadline) {
+          if (--running === 0) finish()
           return
         }
+        startedOps++
+        const begin = process.hrtime.bigint()
         op(worker, (error) => {
+          if (failed) return
           if (error) { failed = true; return reject(error) }
-          count++
+          if (times) times.push(Number(process.hrtime.bigint() - begin) / 1000)
+          doneOps++
           again()
         })
       }
@@ -32,9 +59,49 @@ function measure (concurrency, seconds, op) {
   })
 }
 
-/** A cached value of a typical size, for every benchmark. */
-const VALUE = { id: 42, name: 'a cached thing', tags: ['x', 'y'], nested: { ok: true, n: 3.5 } }
+/** A growing list of latencies; a typed array sorts millions in a blink. */
+class Latencies {
+  constructor () {
+    this.values = new Float64Array(1 << 16)
+    this.length = 0
+    this.sortedValues = null
+  }
 
+  push (value) {
+    if (this.length === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2)
+      grown.set(this.values)
+      this.values = grown
+    }
+    this.values[this.length++] = value
+  }
+
+  sorted () {
+    if (this.sortedValues === null) this.sortedValues = this.values.subarray(0, this.length).sort()
+    return this.sortedValues
+  }
+}
+
+/** The value below which a `share` of the sorted `values` lie. */
+function percentile (sorted, share) {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))]
+}
+
+/** A cached value whose JSON text is `bytes` long: `{"blob":"xxx…"}`. */
+function valueOfSize (bytes) {
+  const overhead = JSON.stringify({ blob: '' }).length
+  return { blob: 'x'.repeat(Math.max(0, bytes - overhead)) }
+}
+
+/** 1234567 → "1,234,567". */
 const format = (n) => Math.round(n).toLocaleString('en-US')
 
-module.exports = { measure, VALUE, format }
+/** A count or duration with about three significant digits: 0.123, 1.23, 12.3, 123, 1,234. */
+function short (n) {
+  if (!Number.isFinite(n)) return '—'
+  if (Math.abs(n) >= 100) return format(n)
+  return Number(n.toPrecision(3)).toString()
+}
+
+module.exports = { measure, percentile, valueOfSize, format, short }

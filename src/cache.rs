@@ -363,8 +363,11 @@ mod tests {
     }
   }
 
+  /// A cache on an in-memory server of its own.
   fn cache() -> Cache {
-    Cache::new(Arc::new(MemoryStore::new()), KeyNaming::Plain)
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Cache::new(MemoryStore::shared(&format!("cache-tests-{n}")), KeyNaming::Plain)
   }
 
   #[test]

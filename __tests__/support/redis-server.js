@@ -15,6 +15,7 @@ function freePort () {
   })
 }
 
+/** Whether something takes connections on this loopback port. */
 function accepts (port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true) })
@@ -80,4 +81,26 @@ async function silentServer () {
   }
 }
 
-module.exports = { startRedis, freePort, silentServer }
+/**
+ * Whether ioredis itself, given constructor `args` (at most two), gets an
+ * answer; it fails at once instead of retrying.
+ */
+async function ioredisAnswers (args) {
+  const Redis = require('ioredis')
+  if (args.length > 2) throw new Error('ioredisAnswers takes at most two arguments')
+  // A third argument after the case's: ioredis merges first-wins, so it
+  // changes nothing they set. A short disconnectTimeout lets a refused
+  // client's socket go at once.
+  const client = new Redis(...args, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, disconnectTimeout: 50 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    return (await client.ping()) === 'PONG'
+  } catch (_) {
+    return false
+  } finally {
+    client.disconnect()
+  }
+}
+
+module.exports = { startRedis, freePort, accepts, silentServer, ioredisAnswers }

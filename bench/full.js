@@ -1,0 +1,668 @@
+'use strict'
+
+// `npm run bench`: the full benchmark (issue 8), one table in bench/RESULTS.md.
+//
+//   node bench/full.js [--seconds S] [--quick] [--redis HOST:PORT] [--out FILE]
+//
+// --seconds  length of each timed case (default 1.5)
+// --quick    a smoke run of every section on a smaller matrix (well under a
+//            minute with --seconds 1); writes no file unless --out is given
+// --redis    use this Redis instead of a private one (INFO deltas then count
+//            every other client's work too)
+// --out      where to write the table (default bench/RESULTS.md)
+//
+// By default the script starts a redis-server of its own on a free loopback
+// port, so that the server's CPU time and command counts (INFO deltas) are
+// this benchmark's alone. Everything uses database 15 and keys under
+// bench:<pid>:, deleted at the end. It also starts (and stops) a socat relay,
+// redis-benchmark runs, and child processes for the actionhero apps and the
+// memory-growth runs (this file again, with --child).
+
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
+const { spawn, execFileSync } = require('child_process')
+const Redis = require('ioredis')
+
+const { Cache } = require('..')
+const { measure, valueOfSize, format, short } = require('./measure')
+const { MapCache } = require('./map-cache')
+const { createActionheroCache } = require('../__tests__/support/actionhero-js-cache')
+const { startRedis, freePort, accepts } = require('../__tests__/support/redis-server')
+
+const DB = 15
+const ROOT = `bench:${process.pid}:`
+const LIFETIME_MS = 60000 // every saved entry's expireTimeMS
+const LOCK_MS = 10000
+const APP_DIR = path.join(__dirname, '..', 'examples', 'actionhero-app')
+// Where redis-benchmark -t set,get keeps its value (it takes no prefix).
+const REDIS_BENCHMARK_KEY = 'key:__rand_int__'
+
+const SIZE_LABELS = { 100: '100 B', 10000: '10 kB', 100000: '100 kB' }
+
+function parseArgs (argv) {
+  const options = { seconds: 1.5, quick: false, redis: null, out: null, child: null }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`)
+      return argv[++i]
+    }
+    if (arg === '--seconds') options.seconds = Number(value())
+    else if (arg === '--quick') options.quick = true
+    else if (arg === '--redis') options.redis = value()
+    else if (arg === '--out') options.out = value()
+    else if (arg === '--child') options.child = JSON.parse(value())
+    else throw new Error(`unknown argument ${arg}`)
+  }
+  if (!(options.seconds > 0)) throw new Error('--seconds must be a positive number')
+  if (options.out === null && !options.quick) options.out = path.join(__dirname, 'RESULTS.md')
+  return options
+}
+
+/** What runs, by mode. */
+function plan ({ quick }) {
+  return {
+    sizes: quick ? [100] : [100, 10000, 100000],
+    concurrency: quick ? [1, 64] : [1, 64, 512],
+    relay: { concurrency: quick ? [1] : [1, 64], sizes: quick ? [100] : [100, 10000], ops: ['save', 'load'] },
+    app: { concurrency: quick ? [64] : [1, 64] },
+    // Calls (saves and loads, half each) per step of the memory-growth run.
+    growthCalls: quick ? 50000 : 1000000
+  }
+}
+
+// The implementations, each built on its own key prefixes.
+
+const prefixes = (name, root = ROOT) => ({ cachePrefix: `${root}${name}:cache:`, lockPrefix: `${root}${name}:lock:` })
+
+const IMPLEMENTATIONS = [
+  {
+    id: 'native',
+    onRedis: true,
+    async make (redis) {
+      const cache = new Cache({ ...prefixes('native'), redis, lockName: 'bench-native' })
+      return { cache, close: () => cache.close() }
+    }
+  },
+  {
+    id: 'js',
+    onRedis: true,
+    async make (redis) {
+      const { cache, close } = await createActionheroCache({ ...prefixes('js'), redis, lockName: 'bench-js' })
+      return { cache, close }
+    }
+  },
+  {
+    id: 'memory',
+    async make () {
+      const cache = new Cache({ ...prefixes('memory'), redis: { fake: true, name: `bench-${process.pid}` }, lockName: 'bench-memory' })
+      return { cache, close: () => cache.close() }
+    }
+  },
+  {
+    id: 'map',
+    async make () {
+      return { cache: new MapCache('bench-map'), close: async () => {} }
+    }
+  }
+]
+
+const OPS = ['save', 'load', 'mix', 'lock']
+const OP_LABELS = { save: 'save', load: 'load', mix: 'save/load 50/50', lock: 'lock+unlock' }
+
+/**
+ * `op(worker, done)` for `kind` on `cache`, each worker on its own key.
+ * `tally` counts the saves and loads a mix made.
+ */
+function operation (kind, cache, value, tally = { save: 0, load: 0 }) {
+  const blobLength = value.blob.length
+  const save = (key, done) => cache.save(key, value, LIFETIME_MS, (error) => done(error))
+  const load = (key, done) => cache.load(key, (error, loaded) => {
+    if (!error && !(loaded && loaded.blob && loaded.blob.length === blobLength)) error = new Error(`${key} loaded something else`)
+    done(error)
+  })
+  const key = (worker) => `w${worker}`
+  switch (kind) {
+    case 'save': return (worker, done) => save(key(worker), done)
+    case 'load': return (worker, done) => load(key(worker), done)
+    case 'mix': return (worker, done) => {
+      const which = Math.random() < 0.5 ? 'save' : 'load'
+      tally[which]++
+      return which === 'save' ? save(key(worker), done) : load(key(worker), done)
+    }
+    case 'lock': return (worker, done) => cache.lock(key(worker), LOCK_MS, (error, locked) => {
+      if (error || !locked) return done(error || new Error(`${key(worker)} was not locked`))
+      cache.unlock(key(worker), (error, unlocked) => done(error || (unlocked ? null : new Error(`${key(worker)} was not unlocked`))))
+    })
+    default: throw new Error(`no operation ${kind}`)
+  }
+}
+
+/** Saves every worker's key, so that loads find it (untimed). */
+async function fill (cache, concurrency, value) {
+  await measure({ concurrency, ops: concurrency, latencies: false }, operation('save', cache, value))
+}
+
+// What the Redis server did: INFO cpu and commandstats, before and after.
+
+async function serverSample (client) {
+  const text = await client.info('cpu', 'commandstats')
+  const field = (name) => Number((new RegExp(`^${name}:([\\d.]+)`, 'm').exec(text) || [])[1])
+  const commands = {}
+  for (const [, name, calls] of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) commands[name] = Number(calls)
+  return { cpuSeconds: field('used_cpu_sys') + field('used_cpu_user'), commands }
+}
+
+/** Server CPU µs and each command's count per operation; the bench's own INFO left out. */
+function serverDelta (before, after, ops) {
+  const commands = {}
+  for (const [name, calls] of Object.entries(after.commands)) {
+    if (name === 'info') continue
+    const delta = calls - (before.commands[name] || 0)
+    if (delta > 0) commands[name] = delta / ops
+  }
+  return { cpuMicrosPerOp: (after.cpuSeconds - before.cpuSeconds) * 1e6 / ops, commands }
+}
+
+/**
+ * The commands Lua scripts ran per operation (commandstats counts them
+ * with the client's own): MONITOR marks them with the source "lua". Runs
+ * `ops` operations one at a time with a MONITOR connection open; counts
+ * only commands on keys under `keyPrefix` (the implementation's own).
+ */
+async function scriptCommandsPerOp (redis, probe, keyPrefix, run, ops) {
+  const monitorClient = new Redis({ ...redis, lazyConnect: true })
+  await monitorClient.connect()
+  const monitor = await monitorClient.monitor()
+  const counts = {}
+  const marker = `${ROOT}census-${Date.now()}`
+  try {
+    const seenMarker = new Promise((resolve) => monitor.on('monitor', (time, args, source) => {
+      const name = args[0].toLowerCase()
+      if (source === 'lua' && String(args[1]).startsWith(keyPrefix)) counts[name] = (counts[name] || 0) + 1
+      else if (name === 'echo' && args[1] === marker) resolve()
+    }))
+    await run()
+    // MONITOR's feed may trail the replies: wait until it shows this marker.
+    await probe.echo(marker)
+    await seenMarker
+  } finally {
+    monitor.disconnect()
+    monitorClient.disconnect()
+  }
+  for (const name of Object.keys(counts)) counts[name] /= ops
+  return counts
+}
+
+/** Top-level commands per op: commandstats' counts less those run inside scripts. */
+function topLevel (commands, inScripts) {
+  const top = {}
+  for (const [name, perOp] of Object.entries(commands)) {
+    const count = perOp - (inScripts[name] || 0)
+    if (count >= 0.01) top[name] = count
+  }
+  return top
+}
+
+/** Weighted sum of per-op command counts: { name: count } × weight. */
+function blend (parts) {
+  const sum = {}
+  for (const [counts, weight] of parts) {
+    for (const [name, count] of Object.entries(counts)) sum[name] = (sum[name] || 0) + count * weight
+  }
+  return sum
+}
+
+// redis-benchmark, the raw SET / GET floor.
+
+function redisBenchmark (redis, { test, concurrency, size, requests }) {
+  const output = execFileSync('redis-benchmark', [
+    '-h', redis.host, '-p', String(redis.port), '--dbnum', String(DB),
+    '-c', String(concurrency), '-n', String(requests), '-d', String(size), '-t', test, '--csv'
+  ], { encoding: 'utf8', maxBuffer: 1 << 20 })
+  const line = output.split('\n').find((row) => row.startsWith(`"${test.toUpperCase()}"`))
+  if (!line) throw new Error(`cannot read redis-benchmark's output:\n${output}`)
+  const [, rps, , , p50, , p99] = line.split(',').map((cell) => Number(cell.replace(/"/g, '')))
+  return { opsPerSecond: rps, p50: p50 * 1000, p99: p99 * 1000, ops: requests }
+}
+
+/** SET (as save) or GET (as load), sized from a short first run to last about `seconds`. */
+async function redisBenchmarkCase (redis, probe, test, concurrency, size, seconds) {
+  const trial = redisBenchmark(redis, { test, concurrency, size, requests: Math.max(1000, concurrency * 4) })
+  const requests = Math.max(concurrency * 4, Math.round(trial.opsPerSecond * seconds))
+  const before = await serverSample(probe)
+  const result = redisBenchmark(redis, { test, concurrency, size, requests })
+  const server = serverDelta(before, await serverSample(probe), requests)
+  // Each client's SELECT and redis-benchmark's CONFIG GET are setup, not per call.
+  delete server.commands.select
+  delete server.commands['config|get']
+  return { ...result, server, top: server.commands }
+}
+
+// The socat relay: one more hop on every round trip.
+
+async function startRelay (redis) {
+  const port = await freePort()
+  // nodelay on both sides, as Redis and both clients set it: without it,
+  // Nagle's algorithm and delayed ACKs hold a multi-segment reply (10 kB)
+  // for ~40 ms, and the relay would measure that instead of the extra hop.
+  const relay = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr,nodelay`, `TCP:${redis.host}:${redis.port},nodelay`],
+    { detached: true, stdio: 'ignore' })
+  const exited = new Promise((resolve) => relay.once('exit', resolve))
+  for (let i = 0; i < 50 && !(await accepts(port)); i++) await sleep(100)
+  if (!(await accepts(port))) throw new Error(`socat did not listen on ${port}`)
+  return {
+    port,
+    async stop () {
+      // Its group: the listener and the child it forked per connection.
+      try { process.kill(-relay.pid, 'SIGTERM') } catch (_) {}
+      await exited
+    }
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// Children: an actionhero app, and the memory-growth runs.
+
+/** Runs this script with `--child job`; answers the JSON its last stdout line holds. */
+function runChild (job, env = {}, nodeArgs = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeArgs, __filename, '--child', JSON.stringify(job)],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.on('data', (chunk) => { stdout += chunk })
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      const last = stdout.trim().split('\n').pop()
+      if (code !== 0) return reject(new Error(`child ${job.kind} exited with ${code}: ${stdout}`))
+      try { resolve(JSON.parse(last)) } catch (error) { reject(new Error(`child ${job.kind} printed ${stdout}`)) }
+    })
+  })
+}
+
+/**
+ * In a child: boots the example actionhero 16 app (as
+ * __tests__/actionhero-app.test.js does) on database 15, with or without
+ * the native initializer, and times api.cache.save and load.
+ */
+async function appChild ({ native, seconds, concurrency, root }) {
+  const ActionHero = require('actionhero')
+  const server = new ActionHero()
+  const general = {
+    cachePrefix: `${root}app:cache:`,
+    lockPrefix: `${root}app:lock:`,
+    channel: `${root}app:channel`
+  }
+  // No project initializers: actionhero's own JS cache stays.
+  if (!native) general.paths = { initializer: [] }
+  const api = await new Promise((resolve, reject) => {
+    server.start({ configChanges: { general } }, (error, api) => (error ? reject(error) : resolve(api)))
+  })
+  if ((api.cache instanceof Cache) !== native) throw new Error(`api.cache is ${native ? 'not ' : ''}the native cache`)
+  const value = valueOfSize(100)
+  const results = {}
+  for (const c of concurrency) {
+    await fill(api.cache, c, value)
+    for (const kind of ['save', 'load']) {
+      results[`${kind}:${c}`] = await measure({ concurrency: c, seconds }, operation(kind, api.cache, value))
+    }
+  }
+  await new Promise((resolve, reject) => server.stop((error) => (error ? reject(error) : resolve())))
+  return results
+}
+
+/**
+ * In a child: `calls` save+load calls (64 in flight, 100 B values, on 64
+ * keys), twice; the RSS after a full GC at the start and after each step.
+ */
+async function growthChild ({ store, redis, calls, root }) {
+  const where = store === 'redis' ? redis : { fake: true, name: `growth-${process.pid}` }
+  const cache = new Cache({ ...prefixes('growth', root), redis: where, lockName: 'bench-growth' })
+  const value = valueOfSize(100)
+  const save = operation('save', cache, value)
+  const load = operation('load', cache, value)
+  const roundTrip = (worker, done) => save(worker, (error) => (error ? done(error) : load(worker, done)))
+  const rss = () => { global.gc(); return process.memoryUsage().rss }
+  const concurrency = 64
+  await fill(cache, concurrency, value)
+  const atStart = rss()
+  const after = []
+  for (let step = 0; step < 2; step++) {
+    await measure({ concurrency, ops: calls / 2, latencies: false }, roundTrip)
+    after.push(rss())
+  }
+  await cache.close()
+  return { atStart, first: after[0], second: after[1] }
+}
+
+// The parent.
+
+async function scanDelete (client, pattern) {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    if (keys.length) await client.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+}
+
+async function runMatrix (redis, probe, options, results, log) {
+  const { sizes, concurrency } = plan(options)
+  const built = []
+  for (const implementation of IMPLEMENTATIONS) built.push({ implementation, ...(await implementation.make(redis)) })
+  try {
+    // Warm every connection (and the addon's script cache) before timing.
+    for (const { cache } of built) {
+      await measure({ concurrency: 8, seconds: 0.1, latencies: false }, operation('save', cache, valueOfSize(100)))
+      await measure({ concurrency: 8, seconds: 0.1, latencies: false }, operation('load', cache, valueOfSize(100)))
+    }
+    const inScripts = {} // by implementation, then op
+    for (const size of sizes) {
+      const value = valueOfSize(size)
+      // The commands Lua scripts run, per op (one at a time, a few ops);
+      // lock+unlock's do not depend on the value.
+      for (const { implementation, cache } of built.filter((b) => b.implementation.onRedis)) {
+        const counts = inScripts[implementation.id] = inScripts[implementation.id] || {}
+        await fill(cache, 1, value)
+        for (const kind of counts.lock ? ['save', 'load'] : ['save', 'load', 'lock']) {
+          const ops = 20
+          counts[kind] = await scriptCommandsPerOp(redis, probe, `${ROOT}${implementation.id}:`,
+            () => measure({ concurrency: 1, ops, latencies: false }, operation(kind, cache, value)), ops)
+        }
+      }
+
+      for (const c of concurrency) {
+        for (const { cache } of built) await fill(cache, c, value)
+        // Op by op, every implementation in turn: what they are compared
+        // with ran seconds before, under the same load from the machine.
+        for (const kind of OPS) {
+          if (kind === 'lock' && size !== sizes[0]) continue // the value plays no part
+          const rowSize = kind === 'lock' ? null : size
+          for (const { implementation, cache } of built) {
+            const tally = { save: 0, load: 0 }
+            const op = operation(kind, cache, value, tally)
+            try {
+              const before = implementation.onRedis && await serverSample(probe)
+              const result = await measure({ concurrency: c, seconds: options.seconds }, op)
+              if (implementation.onRedis) {
+                result.server = serverDelta(before, await serverSample(probe), result.ops)
+                const scripts = inScripts[implementation.id]
+                const ownScripts = kind === 'mix'
+                  ? blend([[scripts.save, tally.save / (tally.save + tally.load)], [scripts.load, tally.load / (tally.save + tally.load)]])
+                  : scripts[kind]
+                result.top = topLevel(result.server.commands, ownScripts)
+              }
+              results.cases.push({ kind, size: rowSize, concurrency: c, id: implementation.id, result })
+            } catch (error) {
+              results.cases.push({ kind, size: rowSize, concurrency: c, id: implementation.id, error: error.message })
+              results.failures++
+            }
+          }
+          log(`${OP_LABELS[kind]} ${rowSize ? SIZE_LABELS[size] : ''} c=${c}`)
+        }
+        for (const [kind, test] of [['save', 'set'], ['load', 'get']]) {
+          const result = await redisBenchmarkCase(redis, probe, test, c, size, options.seconds)
+          results.cases.push({ kind, size, concurrency: c, id: 'redis-benchmark', result })
+        }
+        log(`redis-benchmark ${SIZE_LABELS[size]} c=${c}`)
+      }
+    }
+  } finally {
+    for (const { close } of built) await close()
+  }
+}
+
+async function runRelay (redis, options, results, log) {
+  const { relay: { concurrency, sizes, ops } } = plan(options)
+  const relay = await startRelay(redis)
+  const throughRelay = { ...redis, port: relay.port }
+  try {
+    for (const implementation of IMPLEMENTATIONS.filter((i) => i.onRedis)) {
+      const { cache, close } = await implementation.make(throughRelay)
+      try {
+        for (const size of sizes) {
+          const value = valueOfSize(size)
+          for (const c of concurrency) {
+            await fill(cache, c, value)
+            for (const kind of ops) {
+              const result = await measure({ concurrency: c, seconds: options.seconds }, operation(kind, cache, value))
+              results.relay.push({ kind, size, concurrency: c, id: implementation.id, result })
+            }
+          }
+        }
+      } finally {
+        await close()
+      }
+      log(`relay ${implementation.id}`)
+    }
+  } finally {
+    await relay.stop()
+  }
+}
+
+async function runApps (redis, probe, options, results, log) {
+  const { app: { concurrency } } = plan(options)
+  const env = {
+    PROJECT_ROOT: APP_DIR,
+    NODE_ENV: 'test',
+    FAKEREDIS: 'false',
+    REDIS_HOST: redis.host,
+    REDIS_PORT: String(redis.port),
+    REDIS_DB: String(DB),
+    REDIS_PASSWORD: ''
+  }
+  for (const native of [true, false]) {
+    await probe.flushdb()
+    try {
+      results.app[native ? 'native' : 'js'] = await runChild({ kind: 'app', native, seconds: options.seconds, concurrency, root: ROOT }, env)
+    } finally {
+      await probe.flushdb()
+    }
+    log(`actionhero app, ${native ? 'native initializer' : 'JS cache'}`)
+  }
+}
+
+async function runGrowth (redis, options, results, log) {
+  const { growthCalls } = plan(options)
+  results.growthCalls = growthCalls
+  for (const store of ['memory', 'redis']) {
+    results.growth[store] = await runChild({ kind: 'growth', store, redis, calls: growthCalls, root: ROOT }, {}, ['--expose-gc'])
+    log(`memory growth, ${store} store`)
+  }
+}
+
+// The table.
+
+const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '—')
+
+function commandsText (top) {
+  const entries = Object.entries(top || {}).sort((a, b) => b[1] - a[1])
+  if (entries.length === 0) return '—'
+  return entries.map(([name, count]) => `${name.toUpperCase()} ${short(count)}`).join(', ')
+}
+
+function cell (entry) {
+  if (!entry) return '—'
+  if (entry.error) return `failed: ${entry.error}`
+  const r = entry.result
+  const parts = [`${format(r.opsPerSecond)}/s`, `${short(r.p50)} / ${short(r.p99)} µs`]
+  if (r.server) parts.push(`srv ${short(r.server.cpuMicrosPerOp)} µs`)
+  if (r.cpuMicrosPerOp !== undefined) parts.push(`cli ${short(r.cpuMicrosPerOp)} µs`)
+  if (r.top) parts.push(commandsText(r.top))
+  return parts.join(' · ')
+}
+
+function render (options, results, meta) {
+  const { sizes, concurrency } = plan(options)
+  const find = (list, kind, size, c, id) => list.find((e) => e.kind === kind && e.size === size && e.concurrency === c && e.id === id)
+  const opsOf = (entry) => (entry && entry.result ? entry.result.opsPerSecond : NaN)
+  const srvOf = (entry) => (entry && entry.result && entry.result.server ? entry.result.server.cpuMicrosPerOp : NaN)
+  const lines = []
+  const out = (line = '') => lines.push(line)
+
+  out('# actionhero-native-cache benchmark')
+  out()
+  out(`- date: ${meta.date}; whole run ${Math.round(meta.elapsedSeconds)} s; ${options.seconds} s per case${options.quick ? ' (--quick)' : ''}`)
+  out(`- machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${os.type()} ${os.release()}; ` +
+    `load average ${meta.loadBefore} before the run, ${loadAverage()} after (other work on the machine shows as noise)`)
+  out(`- Node ${process.version}; Redis ${meta.redisVersion}, ${meta.redisWhere}, database ${DB}`)
+  out(`- addon: ${meta.binary}; checkout at commit ${meta.commit}; actionhero ${require('actionhero/package.json').version}, ioredis ${require('ioredis/package.json').version}`)
+  out()
+  out('## Operations')
+  out()
+  out('Each cell: operations per second · p50 / p99 latency (µs, per call from hrtime) · Redis server CPU per op (INFO cpu delta / ops) · ' +
+    'this process\'s CPU per op (every thread) · top-level commands per op (INFO commandstats delta, less the commands Lua scripts ran, which MONITOR counts in a short separate run). ' +
+    'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
+    'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution.')
+  out()
+  out('| op | value | c | addon / JS cache, ops/s | addon / JS cache, server CPU | in-memory / Map, ops/s | addon on Redis | JS cache on ioredis | redis-benchmark | via socat relay: addon, JS (addon / JS) | addon, in-memory store | JS Map |')
+  out('|---|---|---|---|---|---|---|---|---|---|---|---|')
+  for (const size of sizes) {
+    for (const c of concurrency) {
+      for (const kind of OPS) {
+        if (kind === 'lock' && size !== sizes[0]) continue
+        const rowSize = kind === 'lock' ? null : size
+        const get = (id) => find(results.cases, kind, rowSize, c, id)
+        const native = get('native')
+        const js = get('js')
+        const memory = get('memory')
+        const map = get('map')
+        const relayNative = find(results.relay, kind, size, c, 'native')
+        const relayJs = find(results.relay, kind, size, c, 'js')
+        const relay = relayNative && relayJs
+          ? `${format(opsOf(relayNative))}/s, ${format(opsOf(relayJs))}/s (${ratio(opsOf(relayNative), opsOf(relayJs))})`
+          : '—'
+        out(`| ${OP_LABELS[kind]} | ${kind === 'lock' ? '—' : SIZE_LABELS[size]} | ${c} | ` +
+          `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${ratio(opsOf(memory), opsOf(map))}** | ` +
+          `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${relay} | ${cell(memory)} | ${cell(map)} |`)
+      }
+    }
+  }
+  out()
+  out(`save: expireTimeMS ${LIFETIME_MS}. load: each worker's own saved entry (a plain load, which also rewrites readAt). ` +
+    'Server CPU below 1 µs/op is within INFO\'s resolution over a short run. The relay column: the same two caches through ' +
+    '`socat TCP-LISTEN:…,fork,nodelay TCP:<redis>,nodelay`, where each extra round trip per call costs one more hop.')
+  out()
+  out('## Inside an actionhero 16 app')
+  out()
+  out('The example app (examples/actionhero-app) booted in a child process on database 15 (flushed before and after), ' +
+    'with its native initializer and without it (actionhero\'s own JS cache); `api.cache.save` / `load`, 100 B values.')
+  out()
+  out('| op | c | native / JS | with the native initializer | actionhero\'s JS cache |')
+  out('|---|---|---|---|---|')
+  for (const c of plan(options).app.concurrency) {
+    for (const kind of ['save', 'load']) {
+      const native = results.app.native && results.app.native[`${kind}:${c}`]
+      const js = results.app.js && results.app.js[`${kind}:${c}`]
+      const appCell = (r) => (r ? `${format(r.opsPerSecond)}/s · ${short(r.p50)} / ${short(r.p99)} µs` : '')
+      out(`| ${kind} | ${c} | **${ratio(native && native.opsPerSecond, js && js.opsPerSecond)}** | ${appCell(native)} | ${appCell(js)} |`)
+    }
+  }
+  out()
+  out('## Memory growth')
+  out()
+  const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`
+  const million = results.growthCalls === 1000000 ? 'million' : `${format(results.growthCalls)}`
+  out(`RSS of a child process (after a full GC) doing save+load calls, half each, 64 in flight on 64 keys, 100 B values: ` +
+    `before, after the first ${million} calls and after the second. RSS moves in steps (allocator arenas, V8's heap sizing); ` +
+    'a leak shows as growth that goes on step after step.')
+  out()
+  out(`| store | before | after the first ${million} | after the second ${million} | second − first |`)
+  out('|---|---|---|---|---|')
+  for (const [store, label] of [['memory', 'in-memory'], ['redis', 'Redis']]) {
+    const g = results.growth[store]
+    if (!g) continue
+    const delta = g.second - g.first
+    out(`| ${label} | ${mb(g.atStart)} | ${mb(g.first)} | ${mb(g.second)} | ${delta >= 0 ? '+' : '−'}${mb(Math.abs(delta))} |`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+async function main () {
+  const options = parseArgs(process.argv.slice(2))
+  if (options.child) {
+    const job = options.child
+    const result = job.kind === 'app' ? await appChild(job) : await growthChild(job)
+    process.stdout.write(`${JSON.stringify(result)}\n`)
+    process.exit(0) // actionhero may leave timers behind
+  }
+
+  const begun = Date.now()
+  const loadBefore = loadAverage()
+  const log = (message) => process.stderr.write(`[${((Date.now() - begun) / 1000).toFixed(0)} s] ${message}\n`)
+  let server = null
+  let redis
+  if (options.redis) {
+    const [host, port] = options.redis.split(':')
+    redis = { host, port: Number(port), db: DB }
+  } else {
+    server = await startRedis()
+    redis = { host: '127.0.0.1', port: server.port, db: DB }
+  }
+  const probe = new Redis({ ...redis, lazyConnect: true })
+  const results = { cases: [], relay: [], app: {}, growth: {}, failures: 0 }
+  const stopAll = async () => {
+    if (probe.status === 'ready') {
+      await scanDelete(probe, `${ROOT}*`)
+      await probe.del(REDIS_BENCHMARK_KEY)
+    }
+    probe.disconnect()
+    if (server) await server.stop()
+  }
+  process.once('SIGINT', () => stopAll().finally(() => process.exit(130)))
+  let redisVersion
+  try {
+    await probe.connect()
+    redisVersion = /redis_version:(\S+)/.exec(await probe.info('server'))[1]
+    await runMatrix(redis, probe, options, results, log)
+    await runRelay(redis, options, results, log)
+    await runApps(redis, probe, options, results, log)
+    await runGrowth(redis, options, results, log)
+  } finally {
+    await stopAll()
+  }
+
+  const table = render(options, results, {
+    date: new Date().toISOString(),
+    elapsedSeconds: (Date.now() - begun) / 1000,
+    loadBefore,
+    redisVersion,
+    redisWhere: server ? 'a private redis-server on loopback started by the script' : `the server at ${options.redis}`,
+    commit: gitCommit(),
+    binary: binaryDescription()
+  })
+  process.stdout.write(table)
+  if (options.out) {
+    fs.writeFileSync(options.out, table)
+    log(`written to ${path.relative(process.cwd(), options.out)}`)
+  }
+  if (results.failures) {
+    log(`${results.failures} case(s) failed`)
+    process.exitCode = 1
+  }
+}
+
+/** The 1-minute load average. */
+const loadAverage = () => os.loadavg()[0].toFixed(2)
+
+/** Which build ran: the binary is copied in, not built from the checkout. */
+function binaryDescription () {
+  const dir = path.join(__dirname, '..')
+  const file = fs.readdirSync(dir).find((name) => /^actionhero-native-cache\..*\.node$/.test(name))
+  if (!file) return 'no binary found'
+  const bytes = fs.readFileSync(path.join(dir, file))
+  const sha = require('crypto').createHash('sha256').update(bytes).digest('hex').slice(0, 12)
+  return `${file}, sha256 ${sha}…, modified ${fs.statSync(path.join(dir, file)).mtime.toISOString()}`
+}
+
+function gitCommit () {
+  try {
+    return execFileSync('git', ['-C', path.join(__dirname, '..'), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+  } catch (_) {
+    return 'unknown'
+  }
+}
+
+main().catch((error) => { console.error(error); process.exit(1) })

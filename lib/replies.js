@@ -1,0 +1,91 @@
+'use strict'
+
+// How a call's outcome reaches its caller: a Node-style callback on a later
+// tick, or a Promise. Calls that wait for the runtime are kept here by id
+// until their reply comes back in a batch.
+
+// The addon's errors are made in Node's main realm, where `instanceof Error`
+// of another realm (a jest test's) does not see them; this does.
+const { isNativeError } = require('util').types
+
+// Each shape says how a result is passed on: `deliver(next, result)`,
+// `resolve(result, key)` for a Promise, `fail(next, error)`.
+const single = {
+  deliver: (next, result) => next(null, result),
+  resolve: (result) => result,
+  fail: (next, error) => next(error)
+}
+// push and clear: actionhero 16 calls back with the error alone; 18+ resolves true.
+const noResult = { deliver: (next) => next(null), resolve: (result) => result, fail: single.fail }
+// load answers the JSON array [expireTimestamp, createdAt, lastReadAt, value],
+// without the value when the entry has none (it reads as undefined).
+const loaded = {
+  deliver: (next, json) => {
+    const [expireTimestamp, createdAt, lastReadAt, value] = JSON.parse(json)
+    next(null, value, expireTimestamp, createdAt, lastReadAt)
+  },
+  // As actionhero 18+ resolves it.
+  resolve: (json, key) => {
+    const [expireTimestamp, createdAt, lastReadAt, value] = JSON.parse(json)
+    return { key, value, expireTimestamp, createdAt, lastReadAt }
+  },
+  fail: (next, error) => next(error, null, null, null, null)
+}
+// pop answers the stored item, `{"data": …}`, or null for an empty list.
+const parseItem = (item) => (item === null ? undefined : JSON.parse(item).data)
+const popped = { deliver: (next, item) => next(null, parseItem(item)), resolve: parseItem, fail: single.fail }
+
+/**
+ * The native error as an Error of this realm, so that `instanceof Error`
+ * holds where callers test it (jest runs each test file in a realm of its
+ * own), its message through `localize` when that is a function.
+ */
+function localized ({ message, code }, localize) {
+  const error = new Error(typeof localize === 'function' ? localize(message) : message)
+  error.code = code
+  return error
+}
+
+/** Hands `outcome` to the callback (run on a later tick: see Cache#answer). */
+function deliver (outcome, next, shape, localize) {
+  if (isNativeError(outcome)) shape.fail(next, localized(outcome, localize))
+  else shape.deliver(next, outcome)
+}
+
+function settle (outcome, shape, key, localize, resolve, reject) {
+  if (isNativeError(outcome)) reject(localized(outcome, localize))
+  else resolve(shape.resolve(outcome, key))
+}
+
+// Calls still under way on the runtime, by id, across all caches. Ids and
+// the dispatcher are module-wide so that no native object holds a reference
+// back to its Cache (which would keep both from ever being collected).
+const waiting = new Map()
+let lastId = 0
+let keepAlive = null
+
+function id () {
+  lastId = (lastId + 1) >>> 0 // the native side takes a u32
+  return lastId
+}
+
+function waitFor (callId, resume) {
+  waiting.set(callId, resume)
+  // The native side does not hold the event loop open: a ref'd timer does,
+  // while calls are under way, as a pending socket would.
+  if (keepAlive === null) keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+  else if (waiting.size === 1) keepAlive.ref()
+}
+
+/** The native side hands over replies in batches: ids[i] answered outcomes[i]. */
+function onSettled (ids, outcomes) {
+  for (let i = 0; i < ids.length; i++) {
+    const resume = waiting.get(ids[i])
+    if (resume === undefined) continue
+    waiting.delete(ids[i])
+    resume(outcomes[i])
+  }
+  if (waiting.size === 0) keepAlive.unref()
+}
+
+module.exports = { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isNativeError }
