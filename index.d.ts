@@ -22,6 +22,7 @@ export interface CacheError extends Error {
     | 'DUMP_FILE'
     | 'REDIS_TIMEOUT'
     | 'REDIS_CONNECTION'
+    | 'REDIS_CLUSTERDOWN'
     | 'REDIS_ERROR'
     | 'ERR_INVALID_ARG_VALUE'
     | 'INTERNAL_ERROR'
@@ -49,17 +50,44 @@ export interface RedisConnection {
   /** ioredis's names for connectTimeoutMS and commandTimeoutMS. */
   connectTimeout?: number
   commandTimeout?: number
+  /**
+   * Redis behind Sentinel (ioredis's options): the Sentinels to ask for the
+   * master called `name`; `username`, `password`, `db` and `tls` are the
+   * master's. Host and port are then unused.
+   */
+  sentinels?: RedisNode[]
+  name?: string
+  sentinelUsername?: string
+  sentinelPassword?: string
+  /** Only the master: the cache writes. */
+  role?: 'master'
+}
+
+/** A Redis Cluster node or a Sentinel, as ioredis takes one: `{ host, port }`, a port, or a URL. */
+export type RedisNode = { host?: string; port?: number | string } | number | string
+
+/** How long a call may wait, beside any shape. */
+export interface RedisTimeouts {
+  /** How long connecting may take before a call fails with REDIS_TIMEOUT (default 5000). */
+  connectTimeoutMS?: number
+  /** How long Redis may take to answer a call (default 5000). */
+  commandTimeoutMS?: number
 }
 
 export type RedisOptions =
   | { fake: true; name?: string }
-  | (RedisConnection & {
-      /** How long connecting may take before a call fails with REDIS_TIMEOUT (default 5000). */
-      connectTimeoutMS?: number
-      /** How long Redis may take to answer a call (default 5000). */
-      commandTimeoutMS?: number
-    })
-  /** actionhero 13-16: a fakeredis `konstructor` means the in-memory store. */
+  | (RedisConnection & RedisTimeouts)
+  /**
+   * Redis Cluster: its startup nodes (the rest are found), with the nodes'
+   * `username`, `password`, `tls` and `keyPrefix`. Keys are hash-tagged,
+   * `<prefix>{<key>}`, so that an entry and its lock share a slot.
+   */
+  | (Omit<RedisConnection, 'host' | 'port' | 'db' | 'database' | 'url' | 'sentinels'> & RedisTimeouts & { cluster: RedisNode[] })
+  /**
+   * actionhero 13-16: `args` are the `konstructor`'s: ioredis's `Redis` (its
+   * options may name `sentinels`), `Redis.Cluster` (`[nodes, { redisOptions,
+   * keyPrefix, … }]`); a fakeredis `konstructor` means the in-memory store.
+   */
   | { client: { konstructor: Function; args?: any[]; buildNew?: boolean }; name?: string; connectTimeoutMS?: number; commandTimeoutMS?: number }
   /** actionhero 9-12. */
   | (RedisConnection & { package: string })

@@ -149,8 +149,7 @@ describe('api.config.redis in each shape actionhero used', () => {
 
   test.each([
     ['a Unix socket path', { client: { konstructor: Redis, args: ['/tmp/redis.sock'] } }],
-    ['Sentinel', { client: { konstructor: Redis, args: [{ sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster' }] } }],
-    ['Redis Cluster', { client: { konstructor: Redis.Cluster, args: [[{ host: '127.0.0.1', port: 7000 }], {}] } }]
+    ['a NAT map', { client: { konstructor: Redis.Cluster, args: [[{ host: '127.0.0.1', port: 7000 }], { natMap: { a: 'b' } }] } }]
   ])('%s fails the boot with a clear error rather than using another server', async (name, redis) => {
     const api = fakeApi(redis)
     const error = await initialize(api)

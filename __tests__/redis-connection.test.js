@@ -384,14 +384,32 @@ describe('ioredis constructor arguments, read as ioredis reads them', () => {
     expect(storeOptions(client(`${URL_BASE}/?connectTimeout=250`))).toMatchObject({ connectTimeoutMs: 250 })
   })
 
+  test('Redis Cluster and Sentinel configs are read as ioredis reads them', () => {
+    const { storeOptions } = require('../lib/store-options')
+    const cluster = { konstructor: Redis.Cluster, args: [[{ host: HOST, port: 7000 }, 7001, 'redis://h:7002'], { redisOptions: { password: 'pw', keyPrefix: 'node:' }, keyPrefix: 'c:' }] }
+    expect(storeOptions({ client: cluster })).toMatchObject({
+      cluster: [{ host: HOST, port: 7000 }, { host: '127.0.0.1', port: 7001 }, { host: 'h', port: 7002 }], password: 'pw', keyPrefix: 'c:', db: 0
+    })
+    expect(storeOptions({ cluster: [7000], username: 'u', password: 'p', commandTimeoutMS: 300 }))
+      .toMatchObject({ cluster: [{ host: '127.0.0.1', port: 7000 }], username: 'u', password: 'p', commandTimeoutMs: 300 })
+    expect(storeOptions({ sentinels: [{ host: HOST }], name: 'm', sentinelPassword: 's', password: 'p', db: 3 }))
+      .toMatchObject({ sentinels: [{ host: HOST, port: 26379 }], sentinelName: 'm', sentinelPassword: 's', password: 'p', db: 3 })
+    const clusterWith = (options) => ({ client: { konstructor: Redis.Cluster, args: [[7000], options] } })
+    for (const refused of [{ cluster: [7000], db: 1 }, { cluster: [] }, clusterWith({ scaleReads: 'slave' }), clusterWith({ typo: 1 }), clusterWith({ natMap: {} })]) {
+      expect(() => storeOptions(refused)).toThrow(TypeError)
+    }
+  })
+
   describe('what the cache cannot honour is refused with a TypeError', () => {
     const refused = [
       ['a Unix socket path', [{ path: '/tmp/redis.sock' }], /not supported/],
       ['a Unix socket as a string', ['/tmp/redis.sock?db=1'], /not supported/],
       ['a path after host:port without redis:// (a socket path to ioredis)', [`${HOST}:${PORT}/5`], /not supported/],
-      ['Sentinel', [{ sentinels: [{ host: HOST, port: 26379 }], name: 'mymaster' }], /not supported/],
+      ['Sentinel without the master\'s name', [{ sentinels: [{ host: HOST, port: 26379 }] }], /name/],
+      ['Sentinel for a replica', [{ sentinels: [{ host: HOST, port: 26379 }], name: 'mymaster', role: 'slave' }], /role/],
+      ['TLS to the Sentinels', [{ sentinels: [{ host: HOST, port: 26379 }], name: 'mymaster', sentinelTLS: {} }], /sentinelTLS/],
       ['natMap', [{ natMap: { '10.0.0.1:6379': { host: HOST, port: PORT } } }], /not supported/],
-      ['Redis Cluster startup nodes', [[{ host: HOST, port: 7000 }]], /not supported/],
+      ['Redis Cluster startup nodes as a Redis argument', [[{ host: HOST, port: 7000 }]], /Redis.Cluster/],
       ['a custom Connector', [{ Connector: function Connector () {} }], /Connector/],
       ['readOnly', [{ readOnly: true }], /readOnly/],
       ['stringNumbers', [{ stringNumbers: true }], /stringNumbers/],

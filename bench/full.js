@@ -29,6 +29,7 @@ const { measure, valueOfSize, format, short } = require('./measure')
 const { MapCache } = require('./map-cache')
 const { createActionheroCache } = require('../__tests__/support/actionhero-js-cache')
 const { startRedis, freePort, accepts } = require('../__tests__/support/redis-server')
+const { startCluster } = require('../__tests__/support/topology')
 
 const DB = 15
 const ROOT = `bench:${process.pid}:`
@@ -91,6 +92,15 @@ const IMPLEMENTATIONS = [
     async make (redis) {
       const { cache, close } = await createActionheroCache({ ...prefixes('js'), redis, lockName: 'bench-js' })
       return { cache, close }
+    }
+  },
+  {
+    // A Redis Cluster of three masters of its own, on this machine too.
+    id: 'cluster',
+    async make () {
+      const cluster = await startCluster({ masters: 3 })
+      const cache = new Cache({ ...prefixes('cluster'), redis: { cluster: cluster.nodes }, lockName: 'bench-cluster' })
+      return { cache, close: async () => { await cache.close(); await cluster.stop() } }
     }
   },
   {
@@ -517,8 +527,8 @@ function render (options, results, meta) {
     'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
     'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution.')
   out()
-  out('| op | value | c | addon / JS cache, ops/s | addon / JS cache, server CPU | in-memory / Map, ops/s | addon on Redis | JS cache on ioredis | redis-benchmark | via socat relay: addon, JS (addon / JS) | addon, in-memory store | JS Map |')
-  out('|---|---|---|---|---|---|---|---|---|---|---|---|')
+  out('| op | value | c | addon / JS cache, ops/s | addon / JS cache, server CPU | in-memory / Map, ops/s | addon on Redis | JS cache on ioredis | redis-benchmark | via socat relay: addon, JS (addon / JS) | addon, in-memory store | JS Map | addon on a 3-master Redis Cluster (cluster / one Redis) |')
+  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const size of sizes) {
     for (const c of concurrency) {
       for (const kind of OPS) {
@@ -529,6 +539,7 @@ function render (options, results, meta) {
         const js = get('js')
         const memory = get('memory')
         const map = get('map')
+        const cluster = get('cluster')
         const relayNative = find(results.relay, kind, size, c, 'native')
         const relayJs = find(results.relay, kind, size, c, 'js')
         const relay = relayNative && relayJs
@@ -536,14 +547,17 @@ function render (options, results, meta) {
           : '—'
         out(`| ${OP_LABELS[kind]} | ${kind === 'lock' ? '—' : SIZE_LABELS[size]} | ${c} | ` +
           `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${ratio(opsOf(memory), opsOf(map))}** | ` +
-          `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${relay} | ${cell(memory)} | ${cell(map)} |`)
+          `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${relay} | ${cell(memory)} | ${cell(map)} | ` +
+          `${cell(cluster)}${cluster ? ` (${ratio(opsOf(cluster), opsOf(native))})` : ''} |`)
       }
     }
   }
   out()
   out(`save: expireTimeMS ${LIFETIME_MS}. load: each worker's own saved entry (a plain load, which also rewrites readAt). ` +
     'Server CPU below 1 µs/op is within INFO\'s resolution over a short run. The relay column: the same two caches through ' +
-    '`socat TCP-LISTEN:…,fork,nodelay TCP:<redis>,nodelay`, where each extra round trip per call costs one more hop.')
+    '`socat TCP-LISTEN:…,fork,nodelay TCP:<redis>,nodelay`, where each extra round trip per call costs one more hop. ' +
+    'The cluster column: the addon on a Redis Cluster of three masters the script starts on this machine (database 0, keys hash-tagged), ' +
+    'so three servers and this process share its cores; in brackets, its ops/s over the addon on one Redis in the same run.')
   out()
   out('## Inside an actionhero 16 app')
   out()

@@ -7,11 +7,14 @@
 // ioredis option the cache cannot honour is refused with a TypeError, never
 // ignored; README's "Stores and connection options" classifies every one.
 
-const NOT_SUPPORTED = 'the cache connects to one Redis server, by host and port or a redis:// URL; ' +
-  'Redis Cluster, Sentinel and Unix sockets are not supported'
+const NOT_SUPPORTED = 'the cache connects by TCP (host and port, a redis:// URL, Redis Cluster nodes or Sentinels); ' +
+  'Unix sockets and NAT maps are not supported'
 
-/** ioredis options the Rust store is handed. */
-const HONOURED = ['host', 'port', 'username', 'password', 'db', 'tls', 'keyPrefix', 'connectTimeout', 'commandTimeout']
+/** ioredis options the Rust store is handed (the Sentinel ones when `sentinels` is set). */
+const HONOURED = [
+  'host', 'port', 'username', 'password', 'db', 'tls', 'keyPrefix', 'connectTimeout', 'commandTimeout',
+  'sentinels', 'name', 'role', 'sentinelUsername', 'sentinelPassword', 'enableTLSForSentinelMode', 'sentinelTLS'
+]
 
 /**
  * ioredis options no cache answer depends on: how ioredis reconnects,
@@ -25,16 +28,14 @@ const ACCEPTED = [
   'autoResubscribe', 'autoResendUnfulfilledCommands', 'showFriendlyErrorStack',
   'enableAutoPipelining', 'autoPipeliningIgnoredCommands', 'scripts',
   'socketTimeout', 'disconnectTimeout', 'blockingTimeout', 'blockingTimeoutGrace',
-  // Sentinel settings that ioredis itself ignores unless `sentinels` is set (which is refused).
-  'name', 'role', 'sentinelUsername', 'sentinelPassword', 'sentinelRetryStrategy', 'sentinelReconnectStrategy',
-  'preferredSlaves', 'sentinelCommandTimeout', 'enableTLSForSentinelMode', 'sentinelTLS', 'updateSentinels',
-  'sentinelMaxConnections', 'failoverDetector'
+  // How ioredis talks to Sentinels: the cache asks them again after every failover, within its timeouts.
+  'sentinelRetryStrategy', 'sentinelReconnectStrategy', 'preferredSlaves', 'sentinelCommandTimeout',
+  'updateSentinels', 'sentinelMaxConnections', 'failoverDetector'
 ]
 
 /** ioredis options refused whenever set (truthy, as ioredis tests them), with why. */
 const REFUSED = {
   path: NOT_SUPPORTED,
-  sentinels: NOT_SUPPORTED,
   natMap: NOT_SUPPORTED,
   Connector: 'a custom ioredis Connector cannot carry the cache\'s connection',
   readOnly: 'readOnly is for Redis Cluster replicas, and the cache writes',
@@ -44,8 +45,29 @@ const REFUSED = {
 
 const KNOWN = new Set([...HONOURED, ...ACCEPTED, ...Object.keys(REFUSED)])
 
-/** The cache's own keys beside ioredis's in the plain shape. */
-const PLAIN_EXTRAS = ['url', 'database', 'fake', 'name', 'connectTimeoutMS', 'commandTimeoutMS']
+/** The cache's own keys beside ioredis's in the plain shape (`name` is a Sentinel master's name beside `sentinels`). */
+const PLAIN_EXTRAS = ['url', 'database', 'fake', 'name', 'cluster', 'connectTimeoutMS', 'commandTimeoutMS']
+
+/**
+ * ioredis's Redis.Cluster options beside `redisOptions` (every node's
+ * ioredis options) and `keyPrefix`: how ioredis retries, refreshes slots
+ * and queues, none of which any answer depends on (redis-rs's cluster
+ * client follows MOVED and ASK, retries TRYAGAIN and CLUSTERDOWN, and
+ * finds a new master after a failover, within the cache's timeouts).
+ */
+const CLUSTER_ACCEPTED = [
+  'clusterRetryStrategy', 'enableOfflineQueue', 'enableReadyCheck', 'maxRedirections', 'retryDelayOnFailover',
+  'retryDelayOnClusterDown', 'retryDelayOnTryAgain', 'retryDelayOnMoved', 'slotsRefreshTimeout',
+  'slotsRefreshInterval', 'lazyConnect', 'enableAutoPipelining', 'autoPipeliningIgnoredCommands', 'scripts',
+  'showFriendlyErrorStack', 'shardedSubscribers', 'dnsLookup'
+]
+
+/** Redis.Cluster options refused when set, with why. */
+const CLUSTER_REFUSED = {
+  natMap: NOT_SUPPORTED,
+  useSRVRecords: 'the cache finds cluster nodes by host and port, not SRV records',
+  resolveSrv: 'the cache finds cluster nodes by host and port, not SRV records'
+}
 
 /** setTimeout's limit, and far more than any connection should wait. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1
@@ -70,14 +92,67 @@ function storeOptions (redis) {
   if (redis.client && typeof redis.client === 'object') {
     const { konstructor, args } = redis.client
     if (isFakeredis(konstructor)) return memory
-    if (typeof konstructor === 'function' && konstructor.name === 'Cluster') throw new TypeError(NOT_SUPPORTED)
+    if (typeof konstructor === 'function' && konstructor.name === 'Cluster') {
+      const [nodes, options] = Array.isArray(args) ? args : []
+      return clusterStore(nodes, clusterOptions(options), timeouts)
+    }
     // ioredis's constructor reads three arguments (and actionhero 16 passes three).
     return redisStore(parseArgs(Array.isArray(args) ? args.slice(0, 3) : []), timeouts)
   }
   const pkg = redis.package !== undefined ? redis.package : redis.pkg
   if (pkg === 'fakeredis') return memory
   if (pkg !== undefined) return redisStore(legacyOptions(redis), timeouts)
+  if (given(redis.cluster)) return clusterStore(redis.cluster, plainOptions(redis), timeouts)
   return redisStore(plainOptions(redis), timeouts)
+}
+
+/**
+ * ioredis's Redis.Cluster options as the options of each node: its
+ * `redisOptions`, with the cluster's own `keyPrefix` (which wins, as
+ * ioredis applies it above the nodes).
+ */
+function clusterOptions (options) {
+  if (options === undefined || options === null) return { options: {}, insecure: false }
+  if (typeof options !== 'object') throw new TypeError(`options.redis: Redis.Cluster options must be an object, got ${describe(options)}`)
+  for (const [name, value] of Object.entries(options)) {
+    if (CLUSTER_REFUSED[name] && value) throw new TypeError(`options.redis: Redis.Cluster's ${name}: ${CLUSTER_REFUSED[name]}`)
+    if (!CLUSTER_ACCEPTED.includes(name) && !CLUSTER_REFUSED[name] && !['redisOptions', 'keyPrefix', 'scaleReads'].includes(name)) {
+      throw new TypeError(`options.redis: ${describe(name)} is not a Redis.Cluster option`)
+    }
+  }
+  if (given(options.scaleReads) && options.scaleReads !== 'master') {
+    throw new TypeError('options.redis: Redis.Cluster\'s scaleReads must be "master": the cache reads what it has just written')
+  }
+  const parsed = parseArgs([options.redisOptions])
+  if (given(options.keyPrefix)) parsed.options.keyPrefix = options.keyPrefix
+  return parsed
+}
+
+/**
+ * A Redis Cluster: `nodes` are the startup nodes, as ioredis takes them
+ * (`{ host, port }`, a port, or a URL), and `parsed` every node's options.
+ * Redis Cluster has database 0 only; host and port are the nodes'.
+ */
+function clusterStore (nodes, parsed, timeouts) {
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    throw new TypeError(`options.redis: Redis Cluster needs a non-empty array of startup nodes, got ${describe(nodes)}`)
+  }
+  const { host, port, ...rest } = parsed.options
+  const store = redisStore({ ...parsed, options: rest }, timeouts)
+  if (store.db !== 0) throw new TypeError('options.redis.db: Redis Cluster has database 0 only')
+  if (store.sentinels) throw new TypeError('options.redis: Redis Cluster and Sentinel cannot go together')
+  return { ...store, host: undefined, port: undefined, cluster: nodes.map((node) => address(node, 6379)) }
+}
+
+/** A cluster node or Sentinel as ioredis takes one: `{ host, port }`, a port, or a URL. */
+function address (node, defaultPort) {
+  let parsed
+  if (typeof node === 'number') parsed = { port: node }
+  else if (typeof node === 'string') parsed = parseURL(node)
+  else if (typeof node === 'object' && node !== null) parsed = node
+  else throw new TypeError(`options.redis: a node must be { host, port }, a port or a URL, got ${describe(node)}`)
+  const { host, port } = parsed
+  return { host: given(host) ? text('host', host) : '127.0.0.1', port: wholeNumber('port', port, defaultPort, 65535) }
 }
 
 /**
@@ -96,7 +171,8 @@ function legacyOptions (redis) {
 function plainOptions (redis) {
   const options = {}
   for (const [name, value] of Object.entries(redis)) {
-    if (!PLAIN_EXTRAS.includes(name) && given(value)) options[name] = value
+    const extra = PLAIN_EXTRAS.includes(name) && !(name === 'name' && given(redis.sentinels))
+    if (!extra && given(value)) options[name] = value
   }
   if (!given(options.db) && given(redis.database)) options.db = redis.database
   const { url } = redis
@@ -118,7 +194,7 @@ function parseArgs (args) {
   let insecure = false
   for (const arg of args) {
     if (arg === null || arg === undefined) continue
-    if (Array.isArray(arg)) throw new TypeError(NOT_SUPPORTED) // Redis.Cluster's startup nodes
+    if (Array.isArray(arg)) throw new TypeError('options.redis: an array of nodes is not supported as a Redis argument: use Redis.Cluster (or redis.cluster)')
     if (typeof arg === 'object') defaults(options, arg)
     else if (typeof arg === 'string') {
       defaults(options, parseURL(arg))
@@ -210,6 +286,7 @@ function redisStore ({ options, insecure }, { connectTimeoutMS, commandTimeoutMS
   }
   const tls = tlsMode(options.tls)
   return {
+    ...sentinel(options),
     // ioredis connects to localhost when host is left out, null or ''.
     host: given(options.host) ? text('host', options.host) : 'localhost',
     port: wholeNumber('port', options.port, 6379, 65535),
@@ -220,6 +297,31 @@ function redisStore ({ options, insecure }, { connectTimeoutMS, commandTimeoutMS
     keyPrefix: keyPrefix(options.keyPrefix),
     connectTimeoutMs: timeout('connectTimeoutMS', connectTimeoutMS, 'connectTimeout', options.connectTimeout),
     commandTimeoutMs: timeout('commandTimeoutMS', commandTimeoutMS, 'commandTimeout', options.commandTimeout)
+  }
+}
+
+/**
+ * ioredis's Sentinel options, when `sentinels` is set: the master `name`
+ * to ask for, and the Sentinels' own credentials (`username`, `password`,
+ * `db` and `tls` are the master's). The cache writes, so `role` must be
+ * the master's; Sentinels are reached over plain TCP.
+ */
+function sentinel (options) {
+  if (!given(options.sentinels)) return {}
+  const { sentinels, name, role, sentinelUsername, sentinelPassword } = options
+  if (!Array.isArray(sentinels) || sentinels.length === 0) {
+    throw new TypeError(`options.redis.sentinels must be a non-empty array, got ${describe(sentinels)}`)
+  }
+  if (!given(name)) throw new TypeError('options.redis.name: Sentinel needs the name of the master to ask for')
+  if (given(role) && role !== 'master') throw new TypeError('options.redis.role must be "master": the cache writes')
+  for (const tls of ['enableTLSForSentinelMode', 'sentinelTLS']) {
+    if (options[tls]) throw new TypeError(`options.redis.${tls}: the cache reaches Sentinels over plain TCP`)
+  }
+  return {
+    sentinels: sentinels.map((node) => address(node, 26379)),
+    sentinelName: text('name', name),
+    ...(given(sentinelUsername) ? { sentinelUsername: text('sentinelUsername', sentinelUsername) } : {}),
+    ...(given(sentinelPassword) ? { sentinelPassword: text('sentinelPassword', sentinelPassword) } : {})
   }
 }
 
@@ -305,4 +407,4 @@ function describe (value) {
   return String(value)
 }
 
-module.exports = { storeOptions, NOT_SUPPORTED, HONOURED, ACCEPTED, REFUSED }
+module.exports = { storeOptions, NOT_SUPPORTED, HONOURED, ACCEPTED, REFUSED, CLUSTER_ACCEPTED, CLUSTER_REFUSED }

@@ -24,28 +24,72 @@ pub struct Caller {
   pub lock_retry_ms: f64,
 }
 
+/// How a cache key and its prefix become a store key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyNaming {
+  /// `<prefix><key>`, as actionhero names them.
+  Plain,
+  /// `<prefix>{<key>}`, for Redis Cluster: the braces make the key its hash
+  /// tag, so an entry, its lock and a save's staging key share one slot
+  /// (one node), where one script can reach them all.
+  HashTagged,
+}
+
+impl KeyNaming {
+  fn name(self, prefix: &str, key: &str) -> String {
+    match self {
+      KeyNaming::Plain => [prefix, key].concat(),
+      KeyNaming::HashTagged => [prefix, "{", key, "}"].concat(),
+    }
+  }
+
+  /// A store key under `prefix` as `keys`, `locks` and dumps name it,
+  /// `<prefix><key>`: the same answers as on one server. Keys not named
+  /// this way (a JS node's) are answered as they are.
+  fn unname(self, prefix: &str, stored: String) -> String {
+    let tagged = stored.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('{')?.strip_suffix('}'));
+    match (self, tagged) {
+      (KeyNaming::HashTagged, Some(key)) => [prefix, key].concat(),
+      _ => stored,
+    }
+  }
+
+  /// The store key of a full key named `<prefix><key>` (from a dump file,
+  /// or given to `pttl`), for the first of `prefixes` it starts with.
+  fn store_key(self, prefixes: &[&str], full: &str) -> String {
+    prefixes.iter().find_map(|prefix| Some(self.name(prefix, full.strip_prefix(prefix)?))).unwrap_or_else(|| full.to_owned())
+  }
+}
+
 impl Caller {
-  fn entry_key(&self, key: &str) -> String {
-    [&self.cache_prefix, key].concat()
+  fn entry_key(&self, naming: KeyNaming, key: &str) -> String {
+    naming.name(&self.cache_prefix, key)
   }
 
-  fn lock_key(&self, key: &str) -> String {
-    [&self.lock_prefix, key].concat()
+  fn lock_key(&self, naming: KeyNaming, key: &str) -> String {
+    naming.name(&self.lock_prefix, key)
   }
 
-  fn entry_keys(&self, key: &str) -> EntryKeys {
-    EntryKeys { entry: self.entry_key(key), lock: self.lock_key(key) }
+  fn entry_keys(&self, naming: KeyNaming, key: &str) -> EntryKeys {
+    EntryKeys { entry: self.entry_key(naming, key), lock: self.lock_key(naming, key) }
+  }
+
+  /// Both prefixes, the longer first, so that a key under both is taken for the more specific.
+  fn prefixes(&self) -> [&str; 2] {
+    let (cache, lock) = (self.cache_prefix.as_str(), self.lock_prefix.as_str());
+    if cache.len() >= lock.len() { [cache, lock] } else { [lock, cache] }
   }
 }
 
 pub struct Cache {
   store: Arc<dyn Store>,
+  naming: KeyNaming,
   closed: AtomicBool,
 }
 
 impl Cache {
-  pub fn new(store: Arc<dyn Store>) -> Self {
-    Cache { store, closed: AtomicBool::new(false) }
+  pub fn new(store: Arc<dyn Store>, naming: KeyNaming) -> Self {
+    Cache { store, naming, closed: AtomicBool::new(false) }
   }
 
   /// Whether calls usually finish without waiting (see
@@ -74,7 +118,7 @@ impl Cache {
     let expire_ms = checked_ms("expireTimeMS", expire_ms)?;
     let now = now_ms();
     let text = envelope::encode(value_json, expire_ms.map(|ms| now + ms), Some(now), None);
-    match self.store()?.save(&caller.entry_keys(key), &caller.lock_name, text, save_lifetime(expire_ms)).await? {
+    match self.store()?.save(&caller.entry_keys(self.naming, key), &caller.lock_name, text, save_lifetime(expire_ms)).await? {
       Guarded::Done(()) => Ok(true),
       Guarded::Locked => Err(CacheError::Locked),
     }
@@ -91,7 +135,7 @@ impl Cache {
     caller: &Caller,
   ) -> CacheResult<Loaded> {
     let expire_ms = checked_ms("expireTimeMS", expire_ms)?.filter(|ms| *ms != 0.0);
-    let keys = caller.entry_keys(key);
+    let keys = caller.entry_keys(self.naming, key);
     retry_while_locked(retry_ms, caller, || async {
       let now = now_ms();
       let refresh = expire_ms.map(|ms| Refresh { expire_timestamp: now + ms, lifetime: expire_lifetime(ms) });
@@ -106,7 +150,7 @@ impl Cache {
   }
 
   pub async fn destroy(&self, key: &str, caller: &Caller) -> CacheResult<bool> {
-    match self.store()?.destroy(&caller.entry_keys(key), &caller.lock_name).await? {
+    match self.store()?.destroy(&caller.entry_keys(self.naming, key), &caller.lock_name).await? {
       Guarded::Done(existed) => Ok(existed),
       Guarded::Locked => Err(CacheError::Locked),
     }
@@ -114,17 +158,17 @@ impl Cache {
 
   pub async fn lock(&self, key: &str, expire_ms: Option<f64>, caller: &Caller) -> CacheResult<bool> {
     let expire_ms = checked_ms("expireTimeMS", expire_ms)?.unwrap_or(caller.lock_duration_ms);
-    self.store()?.lock(&caller.lock_key(key), &caller.lock_name, expire_lifetime(expire_ms)).await
+    self.store()?.lock(&caller.lock_key(self.naming, key), &caller.lock_name, expire_lifetime(expire_ms)).await
   }
 
   pub async fn unlock(&self, key: &str, caller: &Caller) -> CacheResult<bool> {
-    self.store()?.unlock(&caller.lock_key(key), &caller.lock_name).await
+    self.store()?.unlock(&caller.lock_key(self.naming, key), &caller.lock_name).await
   }
 
   /// True when the lock is free or `caller`'s; with `retry_ms`, keeps asking
   /// every `lockRetry` ms until it is, or the time is up.
   pub async fn check_lock(&self, key: &str, retry_ms: Option<f64>, caller: &Caller) -> CacheResult<bool> {
-    let lock_key = caller.lock_key(key);
+    let lock_key = caller.lock_key(self.naming, key);
     let free_or_mine = retry_while_locked(retry_ms, caller, || async {
       match self.store()?.lock_holder(&lock_key).await? {
         Some(holder) if holder != caller.lock_name => Err(CacheError::Locked),
@@ -140,11 +184,16 @@ impl Cache {
   }
 
   pub async fn locks(&self, caller: &Caller) -> CacheResult<Vec<String>> {
-    self.store()?.keys(&caller.lock_prefix).await
+    self.listed(&caller.lock_prefix).await
   }
 
   pub async fn keys(&self, caller: &Caller) -> CacheResult<Vec<String>> {
-    self.store()?.keys(&caller.cache_prefix).await
+    self.listed(&caller.cache_prefix).await
+  }
+
+  async fn listed(&self, prefix: &str) -> CacheResult<Vec<String>> {
+    let keys = self.store()?.keys(prefix).await?;
+    Ok(keys.into_iter().map(|key| self.naming.unname(prefix, key)).collect())
   }
 
   pub async fn size(&self, caller: &Caller) -> CacheResult<u32> {
@@ -163,7 +212,7 @@ impl Cache {
     let entries = self.store()?.dump(&caller.cache_prefix).await?;
     let count = entries.len() as u32;
     let object: serde_json::Map<String, serde_json::Value> =
-      entries.into_iter().map(|(key, text)| (key, serde_json::Value::String(text))).collect();
+      entries.into_iter().map(|(key, text)| (self.naming.unname(&caller.cache_prefix, key), serde_json::Value::String(text))).collect();
     let json = serde_json::Value::Object(object).to_string();
     tokio::fs::write(file, json).await.map_err(|e| dump_file_error("write", file, e))?;
     Ok(count)
@@ -191,7 +240,7 @@ impl Cache {
       // rounded up; an entry whose time is up is gone again at once.
       let lifetime = expire_timestamp.map_or(Lifetime::Forever, |at| expire_lifetime(at - now));
       if lifetime != Lifetime::Gone {
-        entries.push(DumpedEntry { key, text, lifetime });
+        entries.push(DumpedEntry { key: self.naming.store_key(&[&caller.cache_prefix], &key), text, lifetime });
       }
     }
     store.delete_prefix(&caller.cache_prefix).await?;
@@ -203,14 +252,14 @@ impl Cache {
   /// (`{}` for an item JSON leaves out).
   pub async fn push(&self, key: &str, item_json: Option<&str>, caller: &Caller) -> CacheResult<bool> {
     let item = item_json.map_or_else(|| "{}".to_owned(), |json| ["{\"data\":", json, "}"].concat());
-    self.store()?.push(&caller.entry_key(key), item).await?;
+    self.store()?.push(&caller.entry_key(self.naming, key), item).await?;
     Ok(true)
   }
 
   /// Takes the first item of a list: its stored `{"data": …}` text, checked
   /// to be a JSON object, or None when the list is empty.
   pub async fn pop(&self, key: &str, caller: &Caller) -> CacheResult<Option<String>> {
-    let Some(text) = self.store()?.pop(&caller.entry_key(key)).await? else {
+    let Some(text) = self.store()?.pop(&caller.entry_key(self.naming, key)).await? else {
       return Ok(None);
     };
     match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text) {
@@ -220,12 +269,13 @@ impl Cache {
   }
 
   pub async fn list_length(&self, key: &str, caller: &Caller) -> CacheResult<u32> {
-    Ok(self.store()?.list_length(&caller.entry_key(key)).await? as u32)
+    Ok(self.store()?.list_length(&caller.entry_key(self.naming, key)).await? as u32)
   }
 
-  /// The remaining lifetime of a full store key, in ms, as Redis's PTTL.
-  pub async fn pttl(&self, store_key: &str) -> CacheResult<f64> {
-    Ok(self.store()?.pttl(store_key).await? as f64)
+  /// The remaining lifetime of a full key (`<prefix><key>`), in ms, as Redis's PTTL.
+  pub async fn pttl(&self, full_key: &str, caller: &Caller) -> CacheResult<f64> {
+    let store_key = self.naming.store_key(&caller.prefixes(), full_key);
+    Ok(self.store()?.pttl(&store_key).await? as f64)
   }
 
   /// Closing twice is harmless, as with a socket.
@@ -317,7 +367,7 @@ mod tests {
   fn cache() -> Cache {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    Cache::new(MemoryStore::shared(&format!("cache-tests-{n}")))
+    Cache::new(MemoryStore::shared(&format!("cache-tests-{n}")), KeyNaming::Plain)
   }
 
   #[test]
@@ -333,6 +383,20 @@ mod tests {
     assert_eq!(save_lifetime(Some(-1000.0)), Lifetime::Gone);
     assert_eq!(save_lifetime(Some(1500.0)), Lifetime::Secs(2));
     assert_eq!(expire_lifetime(MAX_MS), Lifetime::Secs(8_640_000_000_000));
+  }
+
+  #[test]
+  fn hash_tagged_keys_are_listed_and_dumped_as_on_one_server() {
+    let tagged = KeyNaming::HashTagged;
+    assert_eq!(tagged.name("c:", "user:1"), "c:{user:1}");
+    assert_eq!(tagged.unname("c:", "c:{user:1}".into()), "c:user:1");
+    assert_eq!(tagged.unname("c:", "c:js-node-key".into()), "c:js-node-key");
+    assert_eq!(tagged.store_key(&["c:", "l:"], "l:k"), "l:{k}");
+    assert_eq!(tagged.store_key(&["c:"], "other:k"), "other:k");
+    assert_eq!(KeyNaming::Plain.name("c:", "k"), "c:k");
+    assert_eq!(KeyNaming::Plain.unname("c:", "c:{k}".into()), "c:{k}");
+    let nested = Caller { cache_prefix: "a:".into(), lock_prefix: "a:lock:".into(), ..caller("me") };
+    assert_eq!(tagged.store_key(&nested.prefixes(), "a:lock:k"), "a:lock:{k}");
   }
 
   #[tokio::test]

@@ -17,6 +17,9 @@ pub enum CacheError {
   DumpFile(String),
   Timeout(String),
   Connection(String),
+  /// Redis Cluster's CLUSTERDOWN: some slots have no master (one failed and
+  /// no replica has taken over yet).
+  ClusterDown(String),
   Redis(String),
   /// A bug: the call panicked. It answers this instead of taking the
   /// process (or other calls) down with it.
@@ -36,6 +39,7 @@ impl CacheError {
       CacheError::DumpFile(_) => "DUMP_FILE",
       CacheError::Timeout(_) => "REDIS_TIMEOUT",
       CacheError::Connection(_) => "REDIS_CONNECTION",
+      CacheError::ClusterDown(_) => "REDIS_CLUSTERDOWN",
       CacheError::Redis(_) => "REDIS_ERROR",
       CacheError::Internal(_) => "INTERNAL_ERROR",
     }
@@ -56,6 +60,7 @@ impl fmt::Display for CacheError {
       | CacheError::DumpFile(message)
       | CacheError::Timeout(message)
       | CacheError::Connection(message)
+      | CacheError::ClusterDown(message)
       | CacheError::Redis(message) => f.write_str(message),
       CacheError::Internal(message) => write!(f, "actionhero-native-cache internal error: {message}"),
     }

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::cache::{Cache, CacheResult, Caller};
+use crate::cache::{Cache, CacheResult, Caller, KeyNaming};
 use crate::calls::{Calls, OnSettled, Settled};
 use crate::envelope::Loaded;
 use crate::store::memory::MemoryStore;
-use crate::store::redis::{RedisConfig, RedisOptions, RedisStore};
+use crate::store::redis::{RedisConfig, RedisOptions, RedisStore, SentinelOptions};
 use crate::store::Store;
 
 /// Where the cache keeps its data, as `index.js` reads it from the options.
@@ -34,6 +34,13 @@ pub struct StoreOptions {
   pub memory: Option<String>,
   pub host: Option<String>,
   pub port: Option<u32>,
+  /// A Redis Cluster's startup nodes.
+  pub cluster: Option<Vec<NodeAddress>>,
+  /// The Sentinels to ask for the master named `sentinel_name`.
+  pub sentinels: Option<Vec<NodeAddress>>,
+  pub sentinel_name: Option<String>,
+  pub sentinel_username: Option<String>,
+  pub sentinel_password: Option<String>,
   pub username: Option<String>,
   pub password: Option<String>,
   pub db: Option<i64>,
@@ -44,6 +51,16 @@ pub struct StoreOptions {
   pub key_prefix: Option<String>,
   pub connect_timeout_ms: Option<f64>,
   pub command_timeout_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NodeAddress {
+  pub host: String,
+  pub port: u32,
+}
+
+fn addresses(nodes: Vec<NodeAddress>) -> Vec<(String, u32)> {
+  nodes.into_iter().map(|node| (node.host, node.port)).collect()
 }
 
 #[napi(object)]
@@ -119,12 +136,21 @@ impl NativeCache {
   #[napi(constructor, catch_unwind)]
   pub fn new(options: NativeOptions, on_settled: OnSettled) -> Result<Self> {
     let store = options.store;
+    // On a cluster, an entry and its lock must share a hash slot.
+    let naming = if store.cluster.is_some() { KeyNaming::HashTagged } else { KeyNaming::Plain };
     // Both stores start tasks or timers, which need the runtime's context.
     let store: Arc<dyn Store> = runtime::enter(|| match store.memory {
       Some(name) => Ok(MemoryStore::shared(&name) as Arc<dyn Store>),
       None => RedisConfig::from_options(RedisOptions {
         host: store.host,
         port: store.port,
+        cluster: store.cluster.map(addresses),
+        sentinel: store.sentinels.map(|sentinels| SentinelOptions {
+          sentinels: addresses(sentinels),
+          name: store.sentinel_name.unwrap_or_default(),
+          username: store.sentinel_username,
+          password: store.sentinel_password,
+        }),
         username: store.username,
         password: store.password,
         db: store.db,
@@ -139,7 +165,7 @@ impl NativeCache {
     })
     .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
     Ok(NativeCache {
-      cache: Arc::new(Cache::new(store)),
+      cache: Arc::new(Cache::new(store, naming)),
       caller: Arc::new(options.caller.into()),
       calls: Calls::new(on_settled)?,
     })
@@ -272,11 +298,11 @@ impl NativeCache {
     self.run(id, move |cache, caller| async move { cache.list_length(&key, &caller).await })
   }
 
-  /// The remaining lifetime of a full store key (prefix included), in ms,
-  /// as Redis's PTTL answers it.
+  /// The remaining lifetime of a full key (prefix included), in ms, as
+  /// Redis's PTTL answers it.
   #[napi(catch_unwind)]
-  pub fn pttl(&self, id: u32, store_key: String) -> Settled<f64> {
-    self.run(id, move |cache, _| async move { cache.pttl(&store_key).await })
+  pub fn pttl(&self, id: u32, full_key: String) -> Settled<f64> {
+    self.run(id, move |cache, caller| async move { cache.pttl(&full_key, &caller).await })
   }
 
   #[napi(catch_unwind)]
@@ -292,3 +318,4 @@ impl NativeCache {
 pub fn memory_server_key_count(name: String) -> Option<u32> {
   MemoryStore::key_count(&name).map(|count| count as u32)
 }
+

@@ -25,13 +25,15 @@ function accepts (port) {
 
 /**
  * Starts redis-server on `port` (a free one when left out); `args` are
- * extra command-line options. Answers { port, stop(), pause(), resume() }:
- * a paused server (SIGSTOP) keeps its connections but answers nothing.
+ * extra command-line options, `config` a config file (a Sentinel's).
+ * Answers { port, stop(), kill(), pause(), resume() }: a paused server
+ * (SIGSTOP) keeps its connections but answers nothing; a killed one
+ * (SIGKILL) is gone at once, as in a crash.
  */
-async function startRedis ({ port, args = [] } = {}) {
+async function startRedis ({ port, args = [], config } = {}) {
   port = port || await freePort()
   const portArgs = args.includes('--tls-port') ? ['--port', '0'] : ['--port', String(port)]
-  const server = spawn('redis-server', [...portArgs, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+  const server = spawn('redis-server', [...(config ? [config] : []), ...portArgs, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
     { stdio: 'ignore' })
   const exited = new Promise((resolve) => server.once('exit', resolve))
   for (let i = 0; i < 50 && !(await accepts(port)); i++) await new Promise((resolve) => setTimeout(resolve, 100))
@@ -42,6 +44,7 @@ async function startRedis ({ port, args = [] } = {}) {
   return {
     port,
     pause: () => server.kill('SIGSTOP'),
+    kill: () => server.kill('SIGKILL'),
     resume: () => server.kill('SIGCONT'),
     async stop () {
       server.kill('SIGCONT') // a stopped process would not act on SIGTERM

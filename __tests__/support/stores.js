@@ -2,7 +2,8 @@
 
 // The stores every behaviour test runs against. Each call of `options(tag)`
 // gives a cache that shares nothing with other tags: its own in-memory
-// server name, or its own key prefixes on the local Redis (database 0).
+// server name, or its own key prefixes on the local Redis (database 0), on
+// the Redis Cluster or on the Sentinels' master global-setup.js starts.
 // Caches built with the same tag share data, as two nodes of one fleet do.
 
 const Redis = require('ioredis')
@@ -14,9 +15,15 @@ function prefixes (tag) {
   return { cachePrefix: `test:${RUN}:${tag}:cache:`, lockPrefix: `test:${RUN}:${tag}:lock:` }
 }
 
+/** The cluster's startup nodes, and the Sentinels' options (from jest's global setup). */
+const CLUSTER = JSON.parse(process.env.TEST_CLUSTER_NODES)
+const SENTINELS = JSON.parse(process.env.TEST_SENTINELS)
+
 const stores = [
   { name: 'memory', options: (tag) => ({ ...prefixes(tag), redis: { fake: true, name: `test-${RUN}-${tag}` } }) },
-  { name: 'redis', options: (tag) => ({ ...prefixes(tag), redis: { ...REDIS } }) }
+  { name: 'redis', options: (tag) => ({ ...prefixes(tag), redis: { ...REDIS } }) },
+  { name: 'cluster', options: (tag) => ({ ...prefixes(tag), redis: { cluster: CLUSTER } }) },
+  { name: 'sentinel', options: (tag) => ({ ...prefixes(tag), redis: { ...SENTINELS } }) }
 ]
 
 /** Deletes every Redis key this test run made (in database 0, or `db`). */
@@ -35,4 +42,4 @@ async function cleanupRedis (db = REDIS.db) {
   }
 }
 
-module.exports = { stores, prefixes, cleanupRedis, RUN, REDIS }
+module.exports = { stores, prefixes, cleanupRedis, RUN, REDIS, CLUSTER, SENTINELS }

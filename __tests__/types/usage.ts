@@ -8,6 +8,9 @@ new Cache({ redis: { host: '127.0.0.1', port: 6379, db: 0, commandTimeoutMS: 100
 new Cache({ redis: { url: 'redis://127.0.0.1:6379/0' } })
 new Cache({ redis: { client: { konstructor: function Redis () {}, args: [{ host: '127.0.0.1', port: 6379 }] } } })
 new Cache({ redis: { package: 'ioredis', host: '127.0.0.1', database: 2 } })
+new Cache({ redis: { cluster: [{ host: '127.0.0.1', port: 7000 }, 7001, 'redis://127.0.0.1:7002'], password: 'pw', connectTimeoutMS: 500 } })
+new Cache({ redis: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster', sentinelPassword: 'pw', db: 2 } })
+const clusterDown: CacheError['code'] = 'REDIS_CLUSTERDOWN'
 cache.lockName = 'otherId'
 cache.lockDuration = 500
 cache.lockRetry = 10

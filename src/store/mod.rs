@@ -3,6 +3,7 @@
 //! one command, so a lock check and the write it guards can never be split by
 //! another caller, in this process or anywhere in the fleet.
 
+mod connection;
 pub mod memory;
 pub mod redis;
 mod scripts;

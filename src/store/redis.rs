@@ -1,22 +1,26 @@
 //! The Redis store, wire-compatible with actionhero's JS cache: the same
 //! keys and values, so JS and native nodes can share one Redis. Every guarded
 //! write is one Lua script (atomic on the server); all calls share one
-//! multiplexed connection, so concurrent calls pipeline.
+//! multiplexed connection (one per node of a cluster), so concurrent calls
+//! pipeline. One server, a Redis Cluster or a Sentinel-managed master: see
+//! `store::connection`.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures_util::future::try_join_all;
+use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
-  AsyncCommands, Cmd, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline, ServerErrorKind, SetExpiry,
-  SetOptions,
+  AsyncCommands, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline,
+  RedisConnectionInfo, ServerErrorKind, SetExpiry, SetOptions, TlsMode, Value,
 };
 
+use super::connection::{Connection, Failure, Link, Servers, Timeouts};
 use super::scripts::{self, lifetime_args};
 use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
 use crate::envelope::{Envelope, Lifetime, Rewrite, Touched};
@@ -29,18 +33,21 @@ const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 const BATCH: usize = 500;
 
 pub struct RedisConfig {
-  info: redis::ConnectionInfo,
+  servers: Servers,
   key_prefix: String,
-  connect_timeout: Duration,
-  command_timeout: Duration,
+  timeouts: Timeouts,
 }
 
 /// Where to connect, as index.js worked it out from the app's config the
 /// way ioredis does (lib/store-options.js): URLs are already taken apart.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct RedisOptions {
   pub host: Option<String>,
   pub port: Option<u32>,
+  /// A Redis Cluster's startup nodes; host and port are then unused.
+  pub cluster: Option<Vec<(String, u32)>>,
+  /// The master the Sentinels name; host and port are then unused.
+  pub sentinel: Option<SentinelOptions>,
   pub username: Option<String>,
   /// Sent as given (even empty, beside a username), as ioredis sends it.
   pub password: Option<String>,
@@ -54,35 +61,101 @@ pub struct RedisOptions {
   pub command_timeout_ms: Option<f64>,
 }
 
+/// ioredis's Sentinel options: where the Sentinels are, the master's name,
+/// and the Sentinels' own credentials.
+#[derive(Clone, Default)]
+pub struct SentinelOptions {
+  pub sentinels: Vec<(String, u32)>,
+  pub name: String,
+  pub username: Option<String>,
+  pub password: Option<String>,
+}
+
 impl RedisConfig {
   pub fn from_options(options: RedisOptions) -> Result<Self, CacheError> {
-    let invalid = |e: redis::RedisError| CacheError::InvalidArgument(format!("invalid Redis options: {e}"));
-    let port = options.port.unwrap_or(6379);
-    let port = u16::try_from(port).map_err(|_| CacheError::InvalidArgument(format!("invalid Redis port {port}")))?;
-    let host = options.host.unwrap_or_else(|| "localhost".to_owned());
-    let addr = if options.tls {
-      ConnectionAddr::TcpTls { host, port, insecure: options.tls_insecure, tls_params: None }
-    } else {
-      ConnectionAddr::Tcp(host, port)
+    let servers = match (options.cluster.as_deref(), options.sentinel.as_ref()) {
+      (Some(nodes), _) => Servers::Cluster(nodes.iter().map(|node| node_info(node, &options)).collect::<Result<_, _>>()?),
+      (None, Some(sentinel)) => sentinel_servers(sentinel, &options)?,
+      (None, None) => {
+        let host = options.host.clone().unwrap_or_else(|| "localhost".to_owned());
+        Servers::One(node_info(&(host, options.port.unwrap_or(6379)), &options)?)
+      }
     };
-    let info = addr.into_connection_info().map_err(invalid)?;
-    let mut settings = info.redis_settings().clone();
-    if let Some(username) = options.username {
-      settings = settings.set_username(username);
-    }
-    if let Some(password) = options.password {
-      settings = settings.set_password(password);
-    }
-    if let Some(db) = options.db {
-      settings = settings.set_db(db);
-    }
     Ok(RedisConfig {
-      info: info.set_redis_settings(settings),
+      servers,
       key_prefix: options.key_prefix,
-      connect_timeout: timeout_option("connectTimeoutMS", options.connect_timeout_ms)?,
-      command_timeout: timeout_option("commandTimeoutMS", options.command_timeout_ms)?,
+      timeouts: Timeouts {
+        connect: timeout_option("connectTimeoutMS", options.connect_timeout_ms)?,
+        command: timeout_option("commandTimeoutMS", options.command_timeout_ms)?,
+      },
     })
   }
+}
+
+fn invalid(error: redis::RedisError) -> CacheError {
+  CacheError::InvalidArgument(format!("invalid Redis options: {error}"))
+}
+
+fn port_number(port: u32) -> Result<u16, CacheError> {
+  u16::try_from(port).map_err(|_| CacheError::InvalidArgument(format!("invalid Redis port {port}")))
+}
+
+/// How to reach one Redis server (or cluster node), and log in to it.
+fn node_info((host, port): &(String, u32), options: &RedisOptions) -> Result<ConnectionInfo, CacheError> {
+  let (host, port) = (host.clone(), port_number(*port)?);
+  let addr = if options.tls {
+    ConnectionAddr::TcpTls { host, port, insecure: options.tls_insecure, tls_params: None }
+  } else {
+    ConnectionAddr::Tcp(host, port)
+  };
+  let info = addr.into_connection_info().map_err(invalid)?;
+  let settings = login(info.redis_settings().clone(), options);
+  Ok(info.set_redis_settings(settings))
+}
+
+fn login(mut settings: RedisConnectionInfo, options: &RedisOptions) -> RedisConnectionInfo {
+  if let Some(username) = &options.username {
+    settings = settings.set_username(username);
+  }
+  if let Some(password) = &options.password {
+    settings = settings.set_password(password);
+  }
+  if let Some(db) = options.db {
+    settings = settings.set_db(db);
+  }
+  settings
+}
+
+/// The Sentinels to ask for the master, with how to log in to the master
+/// (the options' credentials, database and TLS) and to the Sentinels.
+fn sentinel_servers(sentinel: &SentinelOptions, options: &RedisOptions) -> Result<Servers, CacheError> {
+  let addresses =
+    sentinel.sentinels.iter().map(|(host, port)| Ok(ConnectionAddr::Tcp(host.clone(), port_number(*port)?))).collect::<Result<Vec<_>, CacheError>>()?;
+  let mut builder = SentinelClientBuilder::new(addresses.clone(), &sentinel.name, SentinelServerType::Master).map_err(invalid)?;
+  builder = builder.set_client_to_redis_db(options.db.unwrap_or(0));
+  if let Some(username) = &options.username {
+    builder = builder.set_client_to_redis_username(username);
+  }
+  if let Some(password) = &options.password {
+    builder = builder.set_client_to_redis_password(password);
+  }
+  if options.tls {
+    builder = builder.set_client_to_redis_tls_mode(if options.tls_insecure { TlsMode::Insecure } else { TlsMode::Secure });
+  }
+  let mut sentinel_login = RedisConnectionInfo::default();
+  if let Some(username) = &sentinel.username {
+    builder = builder.set_client_to_sentinel_username(username);
+    sentinel_login = sentinel_login.set_username(username);
+  }
+  if let Some(password) = &sentinel.password {
+    builder = builder.set_client_to_sentinel_password(password);
+    sentinel_login = sentinel_login.set_password(password);
+  }
+  let sentinels = addresses
+    .into_iter()
+    .map(|addr| Ok(addr.into_connection_info().map_err(invalid)?.set_redis_settings(sentinel_login.clone())))
+    .collect::<Result<_, CacheError>>()?;
+  Ok(Servers::Sentinel { client: builder.build().map_err(invalid)?, sentinels, name: sentinel.name.clone() })
 }
 
 fn timeout_option(name: &str, ms: Option<f64>) -> Result<Duration, CacheError> {
@@ -94,9 +167,8 @@ fn timeout_option(name: &str, ms: Option<f64>) -> Result<Duration, CacheError> {
 }
 
 pub struct RedisStore {
-  /// None once closed. A ConnectionManager reconnects by itself after the
-  /// connection drops, as ioredis does.
-  connection: Mutex<Option<ConnectionManager>>,
+  /// None once closed.
+  connection: Mutex<Option<Arc<Connection>>>,
   /// How long one call may take, connecting included.
   deadline: Duration,
   key_prefix: String,
@@ -106,17 +178,9 @@ impl RedisStore {
   /// Connects lazily: nothing is sent until the first call. Must be called
   /// within a tokio runtime.
   pub fn new(config: RedisConfig) -> Result<Self, CacheError> {
-    let client = redis::Client::open(config.info).map_err(redis_error)?;
-    let manager_config = ConnectionManagerConfig::new()
-      .set_connection_timeout(Some(config.connect_timeout))
-      .set_response_timeout(Some(config.command_timeout))
-      .set_number_of_retries(1);
-    let manager = ConnectionManager::new_lazy_with_config(client, manager_config).map_err(redis_error)?;
-    Ok(RedisStore {
-      connection: Mutex::new(Some(manager)),
-      deadline: config.connect_timeout + config.command_timeout,
-      key_prefix: config.key_prefix,
-    })
+    let deadline = config.timeouts.connect + config.timeouts.command;
+    let connection = Connection::open(config.servers, config.timeouts).map_err(redis_error)?;
+    Ok(RedisStore { connection: Mutex::new(Some(Arc::new(connection))), deadline, key_prefix: config.key_prefix })
   }
 
   /// A key as ioredis's `keyPrefix` sends it: prefixed wherever a command
@@ -133,7 +197,7 @@ impl RedisStore {
     EntryKeys { entry: self.key(&keys.entry).into_owned(), lock: self.key(&keys.lock).into_owned() }
   }
 
-  fn connection(&self) -> StoreResult<ConnectionManager> {
+  fn connection(&self) -> StoreResult<Arc<Connection>> {
     let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
     connection.clone().ok_or(CacheError::Closed)
   }
@@ -143,59 +207,104 @@ impl RedisStore {
   /// forgotten the scripts (NOSCRIPT), loads them all and tries once more.
   async fn run<T, F, Fut>(&self, attempt: F) -> StoreResult<T>
   where
-    F: Fn(ConnectionManager) -> Fut,
+    F: Fn(Link) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
   {
     let connection = self.connection()?;
+    let mut used = None;
     let exchange = async {
-      match attempt(connection.clone()).await {
+      let link = connection.link().await?;
+      used = Some(link.clone());
+      let outcome = match attempt(link.clone()).await {
         Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-          let _: () = scripts::load_all().query_async(&mut connection.clone()).await?;
-          attempt(connection).await
+          try_join_all(scripts::load_all().map(|load| {
+            let mut link = link.clone();
+            async move { load.query_async::<()>(&mut link).await }
+          }))
+          .await?;
+          attempt(link.clone()).await
         }
         outcome => outcome,
+      };
+      if let Err(error) = &outcome {
+        connection.failed(&link, Failure::Redis(error));
       }
+      outcome
     };
-    match tokio::time::timeout(self.deadline, exchange).await {
+    let outcome = tokio::time::timeout(self.deadline, exchange).await;
+    match outcome {
       Ok(outcome) => outcome.map_err(redis_error),
-      Err(_) => Err(CacheError::Timeout(format!("Redis did not answer within {} ms", self.deadline.as_millis()))),
+      Err(_) => {
+        if let Some(link) = &used {
+          connection.failed(link, Failure::Deadline);
+        }
+        Err(CacheError::Timeout(format!("Redis did not answer within {} ms", self.deadline.as_millis())))
+      }
     }
   }
 
   async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> StoreResult<T> {
-    self.run(|mut c| async move { cmd.query_async(&mut c).await }).await
+    self.run(|mut link| async move { cmd.query_async(&mut link).await }).await
   }
 
+  /// The pipeline's commands in one round trip. While their slot moves
+  /// between cluster nodes they may need ASKING, which redis-rs sends once
+  /// for a redirected pipeline, covering only its first command; then they
+  /// go one by one, each redirected on its own.
   async fn query_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> StoreResult<T> {
-    self.run(|mut c| async move { pipe.query_async(&mut c).await }).await
+    self
+      .run(|mut link| async move {
+        match pipe.query_async(&mut link).await {
+          Err(error) if slot_moving(&error) => {
+            let mut replies = Vec::new();
+            for cmd in pipe.cmd_iter() {
+              replies.push(cmd.query_async::<Value>(&mut link).await?);
+            }
+            T::from_redis_value(Value::Array(replies)).map_err(Into::into)
+          }
+          outcome => outcome,
+        }
+      })
+      .await
   }
 
-  /// The entry's text and its lock's holder, read together (MULTI), so the
-  /// lock state is the one the text was read under.
+  /// The entry's text and its lock's holder, read together by one MGET (a
+  /// single command: atomic, and followed through a cluster's redirections
+  /// as a MULTI block is not), so the lock state is the one the text was
+  /// read under. MGET reads anything but a string as missing, so TYPE tells
+  /// a list apart, as GET's WRONGTYPE would.
   async fn read_entry(&self, keys: &EntryKeys) -> StoreResult<(Option<Vec<u8>>, Option<String>)> {
-    self.query_pipe(redis::pipe().atomic().get(&keys.entry).get(&keys.lock)).await
+    let mut read = redis::pipe();
+    read.cmd("MGET").arg(&keys.entry).arg(&keys.lock).cmd("TYPE").arg(&keys.entry);
+    let ((text, holder), kind): ((Option<Vec<u8>>, Option<String>), String) = self.query_pipe(&read).await?;
+    if text.is_none() && kind != "none" && kind != "string" {
+      return Err(CacheError::WrongType);
+    }
+    Ok((text, holder))
   }
 
-  /// SCAN, not KEYS: it never blocks the server for long. Each step is one
-  /// exchange with its own deadline, so a large key space takes as many
-  /// steps as it needs. Keys may come back twice, hence the set.
+  /// SCAN, not KEYS: it never blocks the server for long; on a cluster, a
+  /// walk of each master. Each step is one exchange with its own deadline,
+  /// so a large key space takes as many steps as it needs. Keys may come
+  /// back twice, hence the set.
   async fn scan(&self, prefix: &str) -> StoreResult<Vec<String>> {
     let pattern = format!("{}*", escape_glob(prefix));
     let mut keys = HashSet::new();
-    let mut cursor: u64 = 0;
-    loop {
-      let pattern = &pattern;
-      let (next, batch): (u64, Vec<String>) = self
-        .run(|mut c| async move {
-          redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(BATCH).query_async(&mut c).await
-        })
-        .await?;
-      keys.extend(batch);
-      if next == 0 {
-        return Ok(keys.into_iter().collect());
+    for node in self.run(|mut link| async move { Connection::masters(&mut link).await }).await? {
+      let mut cursor: u64 = 0;
+      loop {
+        let scan = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(BATCH).clone();
+        let (node, scan) = (&node, &scan);
+        let (next, batch): (u64, Vec<String>) =
+          self.run(|mut link| async move { Connection::query_on(&mut link, node, scan).await }).await?;
+        keys.extend(batch);
+        if next == 0 {
+          break;
+        }
+        cursor = next;
       }
-      cursor = next;
     }
+    Ok(keys.into_iter().collect())
   }
 }
 
@@ -215,9 +324,9 @@ impl Store for RedisStore {
     let staging = self.key(&staging_key(&keys.entry)).into_owned();
     let (mode, arg) = lifetime_args(lifetime);
     let mut save = redis::pipe();
-    save.set_options(&staging, envelope, SetOptions::default().with_expiration(SetExpiry::PX(STAGING_MS))).ignore();
+    save.set_options(&staging, envelope, SetOptions::default().with_expiration(SetExpiry::PX(STAGING_MS)));
     save.add_command(scripts::SAVE.call(&[&keys.entry, &keys.lock, &staging]).arg(lock_name).arg(mode).arg(arg).take());
-    let (saved,): (bool,) = self.query_pipe(&save).await?;
+    let ((), saved): ((), bool) = self.query_pipe(&save).await?;
     Ok(if saved { Guarded::Done(()) } else { Guarded::Locked })
   }
 
@@ -287,11 +396,11 @@ impl Store for RedisStore {
     let mut entries = Vec::with_capacity(keys.len());
     for batch in keys.chunks(BATCH) {
       // One GET per key, as actionhero does: a list fails with WRONGTYPE.
-      let mut pipe = redis::pipe();
-      for key in batch {
-        pipe.get(self.key(key));
-      }
-      let texts: Vec<Option<String>> = self.query_pipe(&pipe).await?;
+      // Sent together, not as a pipeline: on a cluster the keys live in many slots.
+      let texts = try_join_all(batch.iter().map(|key| async move {
+        self.query::<Option<String>>(redis::cmd("GET").arg(self.key(key))).await
+      }))
+      .await?;
       // A key deleted since the SCAN is left out.
       entries.extend(batch.iter().cloned().zip(texts).filter_map(|(key, text)| Some((key, text?))));
     }
@@ -300,24 +409,8 @@ impl Store for RedisStore {
 
   async fn restore(&self, entries: Vec<DumpedEntry>) -> StoreResult<()> {
     for batch in entries.chunks(BATCH) {
-      let mut pipe = redis::pipe();
-      for entry in batch {
-        let key = self.key(&entry.key);
-        pipe.set(&key, &entry.text).ignore();
-        match entry.lifetime {
-          Lifetime::Forever => {}
-          Lifetime::Secs(secs) => {
-            pipe.expire(&key, secs as i64).ignore();
-          }
-          Lifetime::Until(at) => {
-            pipe.pexpire_at(&key, at.ceil() as i64).ignore();
-          }
-          Lifetime::Gone => {
-            pipe.del(&key).ignore();
-          }
-        }
-      }
-      let _: () = self.query_pipe(&pipe).await?;
+      try_join_all(batch.iter().map(|entry| async move { self.query::<()>(&restore_cmd(&self.key(&entry.key), entry)).await }))
+        .await?;
     }
     Ok(())
   }
@@ -393,6 +486,30 @@ fn touch_cmd(keys: &EntryKeys, lock_name: &str, text: &str, rewrite: Rewrite, li
   }
 }
 
+/// One SET that writes a dumped entry with its lifetime.
+fn restore_cmd(key: &str, entry: &DumpedEntry) -> Cmd {
+  let mut set = redis::cmd("SET");
+  set.arg(key).arg(&entry.text);
+  match entry.lifetime {
+    Lifetime::Forever => {}
+    Lifetime::Secs(secs) => {
+      set.arg("EX").arg(secs);
+    }
+    // PXAT takes whole ms; rounding up never ends an entry early.
+    Lifetime::Until(at) => {
+      set.arg("PXAT").arg(at.ceil() as i64);
+    }
+    Lifetime::Gone => return redis::cmd("DEL").arg(key).clone(),
+  }
+  set
+}
+
+/// Whether a cluster answered that the slot is being moved, after redis-rs
+/// has followed the redirections it could.
+fn slot_moving(error: &redis::RedisError) -> bool {
+  matches!(error.kind(), ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask | ServerErrorKind::TryAgain))
+}
+
 /// Makes a key prefix match itself literally in a SCAN pattern.
 fn escape_glob(prefix: &str) -> String {
   let mut escaped = String::with_capacity(prefix.len());
@@ -409,6 +526,8 @@ fn redis_error(error: redis::RedisError) -> CacheError {
   // Inside a script, Redis reports WRONGTYPE as part of the script's error.
   if error.code() == Some("WRONGTYPE") || error.to_string().contains("WRONGTYPE") {
     CacheError::WrongType
+  } else if error.kind() == ErrorKind::Server(ServerErrorKind::ClusterDown) {
+    CacheError::ClusterDown(format!("Redis Cluster is down: {error}"))
   } else if error.is_timeout() {
     CacheError::Timeout(format!("Redis timed out: {error}"))
   } else if error.is_connection_refusal() || error.is_io_error() || error.is_connection_dropped() {
@@ -427,6 +546,14 @@ mod tests {
     assert_eq!(escape_glob("app:*cache[1]?\\"), "app:\\*cache\\[1\\]\\?\\\\");
   }
 
+  /// The one server's connection info.
+  fn info(options: RedisOptions) -> ConnectionInfo {
+    match RedisConfig::from_options(options).unwrap().servers {
+      Servers::One(info) => info,
+      _ => panic!("not one server"),
+    }
+  }
+
   #[test]
   fn options_build_a_connection() {
     let options = RedisOptions {
@@ -436,10 +563,10 @@ mod tests {
       command_timeout_ms: Some(250.0),
       ..RedisOptions::default()
     };
-    let config = RedisConfig::from_options(options).unwrap();
-    assert_eq!(config.info.redis_settings().db(), 3);
-    assert_eq!(config.info.redis_settings().password(), Some("pw"));
-    assert_eq!(config.command_timeout, Duration::from_millis(250));
+    assert_eq!(RedisConfig::from_options(options.clone()).unwrap().timeouts.command, Duration::from_millis(250));
+    let info = info(options);
+    assert_eq!(info.redis_settings().db(), 3);
+    assert_eq!(info.redis_settings().password(), Some("pw"));
     assert!(RedisConfig::from_options(RedisOptions { port: Some(70000), ..RedisOptions::default() }).is_err());
     let negative = RedisOptions { connect_timeout_ms: Some(-1.0), ..RedisOptions::default() };
     assert!(RedisConfig::from_options(negative).is_err());
@@ -451,7 +578,7 @@ mod tests {
   fn tls_and_its_certificate_check_are_chosen_by_flags() {
     let tls = |tls, tls_insecure| {
       let options = RedisOptions { host: Some("h".into()), tls, tls_insecure, ..RedisOptions::default() };
-      RedisConfig::from_options(options).unwrap().info.addr().clone()
+      info(options).addr().clone()
     };
     assert!(matches!(tls(false, false), ConnectionAddr::Tcp(host, 6379) if host == "h"));
     assert!(matches!(tls(true, false), ConnectionAddr::TcpTls { insecure: false, .. }));
@@ -461,8 +588,27 @@ mod tests {
   #[test]
   fn a_username_goes_with_its_password_even_when_empty() {
     let options = RedisOptions { username: Some("app".into()), password: Some(String::new()), ..RedisOptions::default() };
-    let config = RedisConfig::from_options(options).unwrap();
-    assert_eq!(config.info.redis_settings().username(), Some("app"));
-    assert_eq!(config.info.redis_settings().password(), Some(""));
+    let info = info(options);
+    assert_eq!(info.redis_settings().username(), Some("app"));
+    assert_eq!(info.redis_settings().password(), Some(""));
+  }
+
+  #[test]
+  fn cluster_nodes_each_log_in_and_a_bad_port_is_refused() {
+    let nodes = vec![("a".to_owned(), 7000), ("b".to_owned(), 7001)];
+    let options = RedisOptions { cluster: Some(nodes), password: Some("pw".into()), ..RedisOptions::default() };
+    let Servers::Cluster(infos) = RedisConfig::from_options(options).unwrap().servers else { panic!("not a cluster") };
+    assert_eq!(infos.len(), 2);
+    assert!(infos.iter().all(|info| info.redis_settings().password() == Some("pw")));
+    let bad = RedisOptions { cluster: Some(vec![("a".to_owned(), 70000)]), ..RedisOptions::default() };
+    assert!(RedisConfig::from_options(bad).is_err());
+  }
+
+  #[test]
+  fn a_hash_tag_is_what_cluster_hashes() {
+    assert_eq!(hash_tag("c:{user:1}"), Some("user:1"));
+    assert_eq!(hash_tag("c:{}x"), None);
+    assert_eq!(hash_tag("plain"), None);
+    assert!(staging_key("c:{user:1}").contains("{user:1}"));
   }
 }

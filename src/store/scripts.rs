@@ -24,7 +24,7 @@ local function apply_lifetime(key, mode, arg)
 end
 ";
 
-/// A script, called by its SHA1 (EVALSHA); `Store::run` loads every script
+/// A script, called by its SHA1 (EVALSHA); `RedisStore::run` loads every script
 /// again when Redis has forgotten them (NOSCRIPT, after a restart or a
 /// SCRIPT FLUSH).
 pub struct Lua {
@@ -53,13 +53,10 @@ impl Lua {
   }
 }
 
-/// SCRIPT LOAD of every script, as one pipeline.
-pub fn load_all() -> redis::Pipeline {
-  let mut pipe = redis::pipe();
-  for script in [&SAVE, &TOUCH_TAIL, &TOUCH_WHOLE, &DESTROY, &LOCK, &UNLOCK] {
-    pipe.add_command(script.load()).ignore();
-  }
-  pipe
+/// SCRIPT LOAD of every script: separate commands, which a cluster
+/// connection sends to every node (a pipeline would go to one).
+pub fn load_all() -> impl Iterator<Item = Cmd> {
+  [&SAVE, &TOUCH_TAIL, &TOUCH_WHOLE, &DESTROY, &LOCK, &UNLOCK].into_iter().map(|script| script.load())
 }
 
 /// A lifetime as a script's two arguments.
