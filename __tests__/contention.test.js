@@ -6,20 +6,17 @@
 // actionhero nodes are); on the in-memory store, concurrent async loops in
 // this process on two Cache objects sharing one in-memory server.
 
-const path = require('path')
 const Redis = require('ioredis')
 
 const { Cache } = require('..')
 const { prefixes, cleanupRedis, REDIS, RUN } = require('./support/stores')
-const { startContender } = require('./support/contenders')
+const { raceForTheLock } = require('./support/contenders')
 
-const CONTENDER = path.join(__dirname, 'support', 'contender.js')
 const ATTEMPTS = 1000
 
 describe('lock contention on Redis: two processes', () => {
   const keys = prefixes('contention')
   let raw
-  let contenders = []
 
   beforeAll(async () => {
     raw = new Redis({ ...REDIS, lazyConnect: true })
@@ -27,7 +24,6 @@ describe('lock contention on Redis: two processes', () => {
   })
 
   afterAll(async () => {
-    for (const contender of contenders) contender.stop()
     await cleanupRedis()
     raw.disconnect()
   })
@@ -41,26 +37,10 @@ describe('lock contention on Redis: two processes', () => {
       await setup.close()
     }
 
-    const cacheOptions = { ...keys, redis: { ...REDIS } }
-    contenders = ['alpha', 'beta'].map((name) =>
-      startContender(CONTENDER, { name: `${name}-${RUN}`, key: 'mutex', attempts: ATTEMPTS, cacheOptions }))
-    await Promise.all(contenders.map((c) => c.ready))
-    for (const contender of contenders) contender.go()
-    const results = await Promise.all(contenders.map((c) => c.done))
-
-    for (const result of results) {
-      expect(result.fatal).toBeUndefined()
-      expect(result.errors).toEqual([])
-      expect(result.violations).toEqual([])
-      expect(result.holds + result.misses).toBe(ATTEMPTS)
-      expect(result.holds).toBeGreaterThan(0) // both got the lock at least once
-    }
-    const holds = results.reduce((sum, r) => sum + r.holds, 0)
+    const holds = await raceForTheLock({ label: 'Redis contention', attempts: ATTEMPTS, cacheOptions: { ...keys, redis: { ...REDIS } }, run: RUN })
     const counter = JSON.parse(await raw.get(`${keys.cachePrefix}counter`)).value
     expect(counter).toBe(holds) // no increment lost to an overlapping holder
     expect(await raw.exists(`${keys.lockPrefix}mutex`)).toBe(0) // the last holder let go
-    // Print the split so a run with (almost) no contention is visible.
-    console.log(`Redis contention: ${results.map((r) => `${r.name} held ${r.holds}/${ATTEMPTS}`).join(', ')}`)
   }, 60000)
 })
 

@@ -14,11 +14,10 @@ const calculateSlot = require('cluster-key-slot')
 
 const { Cache } = require('..')
 const { startCluster, ask } = require('./support/topology')
-const { startContender } = require('./support/contenders')
+const { raceForTheLock } = require('./support/contenders')
 const { startLoad, loadKeys } = require('./support/load')
 const { prefixes, RUN } = require('./support/stores')
 
-const CONTENDER = path.join(__dirname, 'support', 'contender.js')
 // Short, so that a call caught in a failover or a stuck cluster connection
 // (see README) gives up soon and the load goes on: 2 s a call.
 const SHORT_TIMEOUTS = { connectTimeoutMS: 1000, commandTimeoutMS: 1000 }
@@ -112,26 +111,9 @@ describe('three masters', () => {
     const setup = cacheOn(cluster.nodes, tag)
     await setup.save('counter', 0)
     const cacheOptions = { ...prefixes(tag), redis: { cluster: cluster.nodes } }
-    const contenders = ['alpha', 'beta'].map((name) =>
-      startContender(CONTENDER, { name: `${name}-${RUN}`, key: 'mutex', attempts: ATTEMPTS, cacheOptions }))
-    try {
-      await Promise.all(contenders.map((c) => c.ready))
-      for (const contender of contenders) contender.go()
-      const results = await Promise.all(contenders.map((c) => c.done))
-      for (const result of results) {
-        expect(result.fatal).toBeUndefined()
-        expect(result.errors).toEqual([])
-        expect(result.violations).toEqual([])
-        expect(result.holds + result.misses).toBe(ATTEMPTS)
-        expect(result.holds).toBeGreaterThan(0)
-      }
-      const holds = results.reduce((sum, r) => sum + r.holds, 0)
-      expect((await setup.load('counter')).value).toBe(holds) // no increment lost to an overlapping holder
-      expect(await setup.checkLock('mutex')).toBe(true) // the last holder let go
-      console.log(`Redis Cluster contention: ${results.map((r) => `${r.name} held ${r.holds}/${ATTEMPTS}`).join(', ')}`)
-    } finally {
-      for (const contender of contenders) contender.stop()
-    }
+    const holds = await raceForTheLock({ label: 'Redis Cluster contention', attempts: ATTEMPTS, cacheOptions, run: RUN })
+    expect((await setup.load('counter')).value).toBe(holds) // no increment lost to an overlapping holder
+    expect(await setup.checkLock('mutex')).toBe(true) // the last holder let go
   }, 60000)
 
   test('a resharding under 64-way load loses nothing; every call is answered once', async () => {

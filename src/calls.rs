@@ -90,6 +90,8 @@ struct Replies {
 
 impl Replies {
   fn add(&self, id: u32, completion: Completion) {
+    // The next call usually follows this reply closely.
+    runtime::mark_active();
     let first = {
       let mut ready = lock(&self.ready);
       ready.push((id, completion));

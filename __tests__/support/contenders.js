@@ -68,4 +68,34 @@ function parentChannel () {
   return { config, serve }
 }
 
-module.exports = { startContender, parentChannel }
+/**
+ * Two contender processes (support/contender.js) try the lock `mutex`
+ * `attempts` times each, on caches built from `cacheOptions`, each adding 1
+ * to `counter` whenever it holds the lock. Checks their reports and
+ * answers how many times the lock was held in all: the counter the caller
+ * reads must equal it, or an increment was lost to an overlapping holder.
+ */
+async function raceForTheLock ({ label, attempts, cacheOptions, run }) {
+  const script = require('path').join(__dirname, 'contender.js')
+  const contenders = ['alpha', 'beta'].map((name) =>
+    startContender(script, { name: `${name}-${run}`, key: 'mutex', attempts, cacheOptions }))
+  try {
+    await Promise.all(contenders.map((c) => c.ready))
+    for (const contender of contenders) contender.go()
+    const results = await Promise.all(contenders.map((c) => c.done))
+    for (const result of results) {
+      expect(result.fatal).toBeUndefined()
+      expect(result.errors).toEqual([])
+      expect(result.violations).toEqual([])
+      expect(result.holds + result.misses).toBe(attempts)
+      expect(result.holds).toBeGreaterThan(0) // both got the lock at least once
+    }
+    // Print the split so a run with (almost) no contention is visible.
+    console.log(`${label}: ${results.map((r) => `${r.name} held ${r.holds}/${attempts}`).join(', ')}`)
+    return results.reduce((sum, r) => sum + r.holds, 0)
+  } finally {
+    for (const contender of contenders) contender.stop()
+  }
+}
+
+module.exports = { startContender, parentChannel, raceForTheLock }
