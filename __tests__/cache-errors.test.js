@@ -545,4 +545,17 @@ describe('corrupt entries (Redis)', () => {
     await cache.save('bad', { repaired: true })
     expect((await cache.load('bad')).value).toEqual({ repaired: true })
   })
+
+  test('a corrupt value before a tail that looks like an envelope\'s: the text and its lifetime are put back', async () => {
+    const cache = make(tag())
+    // The load's script finds a good tail and writes it before the value
+    // is checked: what it wrote, readAt and a lifetime to the expireTimestamp, is undone.
+    const raw = `{"value":nope,"expireTimestamp":${Date.now() + 500000},"createdAt":1,"readAt":null}`
+    await redis.set(cache.cachePrefix + 'bad', raw, 'PX', 100000)
+    expectCacheError(await rejectionOf(cache.load('bad')), undefined, 'OBJECT_CORRUPT')
+    expect(await redis.get(cache.cachePrefix + 'bad')).toBe(raw)
+    const pttl = await redis.pttl(cache.cachePrefix + 'bad')
+    expect(pttl).toBeGreaterThan(90000)
+    expect(pttl).toBeLessThanOrEqual(101000)
+  })
 })

@@ -290,4 +290,35 @@ describe('an envelope not in JSON.stringify\'s form (Redis)', () => {
     expect((await cache.load('foreign')).value).toEqual({ b: [], a: 1 })
     expect(await redis.get(cache.cachePrefix + 'foreign')).toContain(valueText)
   })
+
+  // The load's write goes with its read and finds the tail itself; here it
+  // finds one that looks standard, so the rest is put right afterwards.
+  test('an extra key before a standard tail: the whole envelope is rewritten into the standard form', async () => {
+    const cache = make(tag())
+    await redis.set(cache.cachePrefix + 'extra', '{"value":[1, 2],"extra":true,"expireTimestamp":null,"createdAt":5,"readAt":null}')
+    const before = Date.now()
+    const loaded = await cache.load('extra')
+    expect([loaded.value, loaded.expireTimestamp, loaded.createdAt, loaded.lastReadAt]).toEqual([[1, 2], null, 5, null])
+    const stored = await redis.get(cache.cachePrefix + 'extra')
+    const readAt = JSON.parse(stored).readAt
+    expect(readAt).toBeGreaterThanOrEqual(before)
+    expect(stored).toBe(`{"value":[1, 2],"expireTimestamp":null,"createdAt":5,"readAt":${readAt}}`)
+    expect(await redis.pttl(cache.cachePrefix + 'extra')).toBe(-1)
+  })
+
+  test('a refresh that shortens the tail rewrites the whole envelope', async () => {
+    const cache = make(tag())
+    const long = `{"value":"v","expireTimestamp":${Date.now() + 60000}.123456,"createdAt":5.5,"readAt":${Date.now()}.25}`
+    await redis.set(cache.cachePrefix + 'shrinks', long)
+    const before = Date.now()
+    const loaded = await cache.load('shrinks', { expireTimeMS: 30000 })
+    expect(loaded.value).toBe('v')
+    const stored = await redis.get(cache.cachePrefix + 'shrinks')
+    const { expireTimestamp, readAt } = JSON.parse(stored)
+    expect(expireTimestamp).toBeGreaterThanOrEqual(before + 30000)
+    expect(stored).toBe(`{"value":"v","expireTimestamp":${expireTimestamp},"createdAt":5.5,"readAt":${readAt}}`)
+    const pttl = await redis.pttl(cache.cachePrefix + 'shrinks')
+    expect(pttl).toBeGreaterThan(29000)
+    expect(pttl).toBeLessThanOrEqual(30000)
+  })
 })

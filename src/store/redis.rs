@@ -23,7 +23,7 @@ use redis::{
 use super::connection::{Connection, Failure, Link, Servers, Timeouts};
 use super::scripts::{self, lifetime_args};
 use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
-use crate::envelope::{Envelope, Lifetime, Rewrite, Touched};
+use crate::envelope::{now_ms, push_js_number, Envelope, Lifetime, Rewrite, Touched, MAX_MS};
 use crate::error::CacheError;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -268,21 +268,6 @@ impl RedisStore {
       .await
   }
 
-  /// The entry's text and its lock's holder, read together by one MGET (a
-  /// single command: atomic, and followed through a cluster's redirections
-  /// as a MULTI block is not), so the lock state is the one the text was
-  /// read under. MGET reads anything but a string as missing, so TYPE tells
-  /// a list apart, as GET's WRONGTYPE would.
-  async fn read_entry(&self, keys: &EntryKeys) -> StoreResult<(Option<Vec<u8>>, Option<String>)> {
-    let mut read = redis::pipe();
-    read.cmd("MGET").arg(&keys.entry).arg(&keys.lock).cmd("TYPE").arg(&keys.entry);
-    let ((text, holder), kind): ((Option<Vec<u8>>, Option<String>), String) = self.query_pipe(&read).await?;
-    if text.is_none() && kind != "none" && kind != "string" {
-      return Err(CacheError::WrongType);
-    }
-    Ok((text, holder))
-  }
-
   /// SCAN, not KEYS: it never blocks the server for long; on a cluster, a
   /// walk of each master. Each step is one exchange with its own deadline,
   /// so a large key space takes as many steps as it needs. Keys may come
@@ -330,28 +315,60 @@ impl Store for RedisStore {
     Ok(if saved { Guarded::Done(()) } else { Guarded::Locked })
   }
 
-  /// Two round trips, the value never passing through Lua: a plain read
-  /// of the entry and its lock, checked here (so nothing is written for an
-  /// entry that is not an envelope), then a small script that rewrites the
-  /// envelope's tail unless the entry changed meanwhile. The answer waits
-  /// for the write, as actionhero's does: a node told of this read finds it
-  /// recorded.
+  /// One round trip, the value never passing through Lua: a plain read of
+  /// the entry and its lock (one MGET: atomic, and followed through a
+  /// cluster's redirections as a MULTI block is not; MGET reads anything but
+  /// a string as missing, so TYPE tells a list apart), and beside it
+  /// `scripts::TOUCH`, which finds the envelope's tail and rewrites it in
+  /// place. The answer comes from the text read, checked here; the script's
+  /// write is checked against it, and where they part (an envelope not in
+  /// JSON.stringify's form, or no envelope at all but with a tail that looks
+  /// like one, both rare) a second round trip puts the entry right, or back,
+  /// so that nothing stays written for an entry that is not an envelope.
+  /// The answer waits for the write, as actionhero's does: a node told of
+  /// this read finds it recorded.
   async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
     let keys = &self.entry_keys(keys);
-    let (text, holder) = self.read_entry(keys).await?;
+    let mut read = redis::pipe();
+    read.cmd("MGET").arg(&keys.entry).arg(&keys.lock).cmd("TYPE").arg(&keys.entry);
+    read.add_command(touch_in_place_cmd(keys, lock_name, touch));
+    let ((text, holder), kind, written): ((Option<Vec<u8>>, Option<String>), String, Option<TailWritten>) =
+      self.query_pipe(&read).await?;
+    if text.is_none() && kind != "none" && kind != "string" {
+      return Err(CacheError::WrongType);
+    }
     let Some(text) = text else {
       return Ok(LoadOutcome::Missing);
     };
-    let text = String::from_utf8(text).map_err(|_| CacheError::Corrupt)?;
-    let envelope = Envelope::parse(&text).ok_or(CacheError::Corrupt)?;
+    // A write to an entry saved between the read and the script is that
+    // entry's own business.
+    let written = written.filter(|written| written.found_in(&text));
+    let Some((text, envelope)) = std::str::from_utf8(&text).ok().and_then(|text| Some((text, Envelope::parse(text)?)))
+    else {
+      if let Some(written) = written {
+        self.query::<i64>(&whole_cmd(keys, lock_name, &written.applied_to(&text), &text, written.lifetime_before()))
+          .await?;
+      }
+      return Err(CacheError::Corrupt);
+    };
     if envelope.is_expired(touch.now) {
       return Ok(LoadOutcome::Expired);
     }
     if holder.is_some_and(|holder| holder != lock_name) {
       return Ok(LoadOutcome::Locked);
     }
-    let Touched { rewrite, loaded, lifetime } = envelope.touched(&text, touch);
-    let _: i64 = self.query(&touch_cmd(keys, lock_name, &text, rewrite, lifetime)).await?;
+    let Touched { rewrite, loaded, lifetime } = envelope.touched(text, touch);
+    match written {
+      Some(written) if written.agrees(&rewrite, lifetime) => {}
+      Some(written) => {
+        let wanted = rewritten(text, rewrite);
+        self.query::<i64>(&whole_cmd(keys, lock_name, &written.applied_to(text.as_bytes()), wanted.as_bytes(), lifetime))
+          .await?;
+      }
+      None => {
+        self.query::<i64>(&touch_cmd(keys, lock_name, text, rewrite, lifetime)).await?;
+      }
+    }
     Ok(LoadOutcome::Loaded(loaded))
   }
 
@@ -468,22 +485,101 @@ fn hash_tag(key: &str) -> Option<&str> {
   (close > 0).then(|| &key[open + 1..open + 1 + close])
 }
 
-/// The script that writes a load's changes (see `scripts::TOUCH_TAIL`).
-fn touch_cmd(keys: &EntryKeys, lock_name: &str, text: &str, rewrite: Rewrite, lifetime: Lifetime) -> Cmd {
-  let (mode, arg) = lifetime_args(lifetime);
-  let entry_keys = [keys.entry.as_str(), keys.lock.as_str()];
-  match rewrite {
-    Rewrite::Tail { at, old, new } if new.len() >= old.len() => {
-      scripts::TOUCH_TAIL.call(&entry_keys).arg(lock_name).arg(text.len()).arg(at).arg(old).arg(new).arg(mode).arg(arg).clone()
+/// `scripts::TOUCH` for this load: the tail is found by the script, the
+/// numbers it writes are formatted here, as JavaScript writes them.
+fn touch_in_place_cmd(keys: &EntryKeys, lock_name: &str, touch: Touch) -> Cmd {
+  let mut read_at = String::new();
+  push_js_number(&mut read_at, Some(touch.now));
+  let mut cmd = scripts::TOUCH.call(&[&keys.entry, &keys.lock]);
+  cmd.arg(lock_name).arg(touch.now).arg(read_at);
+  match touch.refresh {
+    Some(refresh) => {
+      let mut expire = String::new();
+      push_js_number(&mut expire, Some(refresh.expire_timestamp));
+      let (mode, arg) = lifetime_args(refresh.lifetime);
+      cmd.arg(expire).arg(mode).arg(arg);
     }
-    rewrite => {
-      let whole = match rewrite {
-        Rewrite::Tail { at, new, .. } => [&text[..at], &new].concat(),
-        Rewrite::Whole(whole) => whole,
-      };
-      scripts::TOUCH_WHOLE.call(&entry_keys).arg(lock_name).arg(text).arg(whole).arg(mode).arg(arg).clone()
+    None => {
+      cmd.arg("").arg("").arg("");
     }
   }
+  cmd.arg(MAX_MS);
+  cmd
+}
+
+/// What `scripts::TOUCH` wrote: the tail it found at `offset` of an entry of
+/// `length` bytes, what it wrote there instead, the lifetime it gave, and
+/// the PTTL before.
+struct TailWritten {
+  offset: usize,
+  old_tail: Vec<u8>,
+  tail: String,
+  length: usize,
+  lifetime: (String, String),
+  pttl: i64,
+}
+
+impl FromRedisValue for TailWritten {
+  fn from_redis_value(value: Value) -> Result<Self, redis::ParsingError> {
+    let (offset, old_tail, tail, length, mode, arg, pttl) = FromRedisValue::from_redis_value(value)?;
+    Ok(TailWritten { offset, old_tail, tail, length, lifetime: (mode, arg), pttl })
+  }
+}
+
+impl TailWritten {
+  /// Whether the script saw the entry as `text` (its length and tail).
+  fn found_in(&self, text: &[u8]) -> bool {
+    self.length == text.len() && text.get(self.offset..) == Some(&self.old_tail[..])
+  }
+
+  /// Whether it wrote what Rust would have.
+  fn agrees(&self, rewrite: &Rewrite, lifetime: Lifetime) -> bool {
+    let (mode, arg) = lifetime_args(lifetime);
+    matches!(rewrite, Rewrite::Tail { at, new, .. } if *at == self.offset && *new == self.tail)
+      && self.lifetime.0 == mode
+      && self.lifetime.1 == arg
+  }
+
+  /// `text` as the script left it.
+  fn applied_to(&self, text: &[u8]) -> Vec<u8> {
+    [&text[..self.offset], self.tail.as_bytes()].concat()
+  }
+
+  /// The lifetime the entry had (a PTTL counts from now; a little later
+  /// never ends it early).
+  fn lifetime_before(&self) -> Lifetime {
+    match self.pttl {
+      pttl if pttl >= 0 => Lifetime::Until(now_ms() + pttl as f64),
+      _ => Lifetime::Forever,
+    }
+  }
+}
+
+/// `text` after `rewrite`.
+fn rewritten(text: &str, rewrite: Rewrite) -> String {
+  match rewrite {
+    Rewrite::Tail { at, new, .. } => [&text[..at], &new].concat(),
+    Rewrite::Whole(whole) => whole,
+  }
+}
+
+/// The script that writes a load's changes once Rust has read the entry
+/// (see `scripts::TOUCH_TAIL`).
+fn touch_cmd(keys: &EntryKeys, lock_name: &str, text: &str, rewrite: Rewrite, lifetime: Lifetime) -> Cmd {
+  match rewrite {
+    Rewrite::Tail { at, old, new } if new.len() >= old.len() => {
+      let (mode, arg) = lifetime_args(lifetime);
+      let entry_keys = [keys.entry.as_str(), keys.lock.as_str()];
+      scripts::TOUCH_TAIL.call(&entry_keys).arg(lock_name).arg(text.len()).arg(at).arg(old).arg(new).arg(mode).arg(arg).clone()
+    }
+    rewrite => whole_cmd(keys, lock_name, text.as_bytes(), rewritten(text, rewrite).as_bytes(), lifetime),
+  }
+}
+
+/// Replaces the entry's whole text, if it is still `expected`, by `wanted`.
+fn whole_cmd(keys: &EntryKeys, lock_name: &str, expected: &[u8], wanted: &[u8], lifetime: Lifetime) -> Cmd {
+  let (mode, arg) = lifetime_args(lifetime);
+  scripts::TOUCH_WHOLE.call(&[&keys.entry, &keys.lock]).arg(lock_name).arg(expected).arg(wanted).arg(mode).arg(arg).clone()
 }
 
 /// One SET that writes a dumped entry with its lifetime.

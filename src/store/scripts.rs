@@ -56,7 +56,7 @@ impl Lua {
 /// SCRIPT LOAD of every script: separate commands, which a cluster
 /// connection sends to every node (a pipeline would go to one).
 pub fn load_all() -> impl Iterator<Item = Cmd> {
-  [&SAVE, &TOUCH_TAIL, &TOUCH_WHOLE, &DESTROY, &LOCK, &UNLOCK].into_iter().map(|script| script.load())
+  [&SAVE, &TOUCH, &TOUCH_TAIL, &TOUCH_WHOLE, &DESTROY, &LOCK, &UNLOCK].into_iter().map(|script| script.load())
 }
 
 /// A lifetime as a script's two arguments.
@@ -91,10 +91,58 @@ return 1
   )
 });
 
-/// A load's write, once Rust has read and checked the entry: only the
-/// envelope's tail changes, in place. Skipped (0) when the entry changed
-/// since it was read, or another name took the lock meanwhile: the read
-/// stands, as of the moment it was made.
+/// A load's write, sent in the same round trip as its read (so before Rust
+/// has seen the entry): the script finds the envelope's tail in its last
+/// 192 bytes (a tail takes at most about 120; the value is never read) and,
+/// unless the lock is another's or the entry has expired, sets `readAt`
+/// there in place (and, with a refresh, the new expiry), with the lifetime
+/// that follows. Rust then checks the write against the text it read (see
+/// `RedisStore::load`): a tail that only looked right is put right or back.
+/// KEYS: entry, lock. ARGV: lock name, now, readAt as JSON, then for a
+/// refresh the new expireTimestamp as JSON and its lifetime mode and
+/// argument (all three empty without one), and the farthest expiry a
+/// PEXPIREAT is given.
+/// Answers nil when nothing was written, else: the tail's offset, the old
+/// and the new tail, the entry's length before, the lifetime mode and
+/// argument given, and the PTTL before.
+pub static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
+  Lua::new(
+    r#"
+if held_by_other(KEYS[2], ARGV[1]) then return false end
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
+local length = redis.call('STRLEN', KEYS[1])
+local from = math.max(length - 192, 0)
+local window = redis.call('GETRANGE', KEYS[1], from, -1)
+local at, _, expire, created = string.find(window, '"expireTimestamp":([%w.+-]+),"createdAt":([%w.+-]+),"readAt":[%w.+-]+}$')
+if not at then return false end
+local expire_at = tonumber(expire)
+if (expire ~= 'null' and not expire_at) or (created ~= 'null' and not tonumber(created)) then return false end
+local now = tonumber(ARGV[2])
+if expire_at and expire_at < now then return false end
+local mode, arg = 'forever', ''
+if expire_at and ARGV[4] ~= '' then
+  expire, mode, arg = ARGV[4], ARGV[5], ARGV[6]
+elseif expire_at and expire_at - now <= tonumber(ARGV[7]) then
+  mode, arg = 'until', string.format('%.0f', math.ceil(expire_at))
+end
+local tail = '"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[3] .. '}'
+local old_tail = string.sub(window, at)
+if #tail < #old_tail then return false end
+local offset = from + at - 1
+local pttl = redis.call('PTTL', KEYS[1])
+redis.call('SETRANGE', KEYS[1], offset, tail)
+apply_lifetime(KEYS[1], mode, arg)
+return {offset, old_tail, tail, length, mode, arg, pttl}
+"#,
+  )
+});
+
+/// A load's write, once Rust has read and checked the entry, when `TOUCH`
+/// did not write (the tail would shrink, or the entry or its lock changed
+/// between the read and the script): only the envelope's tail changes, in
+/// place. Skipped (0) when the entry changed since it was read, or another
+/// name took the lock meanwhile: the read stands, as of the moment it was
+/// made.
 /// KEYS: entry, lock. ARGV: lock name, the length read, the tail's offset,
 /// old tail, new tail (not shorter), lifetime mode and argument.
 pub static TOUCH_TAIL: LazyLock<Lua> = LazyLock::new(|| {
