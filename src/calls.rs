@@ -90,8 +90,7 @@ struct Replies {
 
 impl Replies {
   fn add(&self, id: u32, completion: Completion) {
-    // The next call usually follows this reply closely.
-    runtime::mark_active();
+    runtime::replied();
     let first = {
       let mut ready = lock(&self.ready);
       ready.push((id, completion));
@@ -178,8 +177,8 @@ impl Calls {
     let mut jobs = mem::take(&mut *lock(&self.queued));
     match jobs.len() {
       0 => {}
-      1 => runtime::spawn(jobs.remove(0)),
-      _ => runtime::spawn(async move {
+      1 => runtime::spawn(1, jobs.remove(0)),
+      calls => runtime::spawn(calls, async move {
         futures_util::future::join_all(jobs).await;
       }),
     }
