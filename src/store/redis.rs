@@ -317,10 +317,9 @@ impl Store for RedisStore {
 
   /// One round trip, the value never passing through Lua: a plain read of
   /// the entry and its lock (one MGET: atomic, and followed through a
-  /// cluster's redirections as a MULTI block is not; MGET reads anything but
-  /// a string as missing, so TYPE tells a list apart), and beside it
+  /// cluster's redirections as a MULTI block is not), and beside it
   /// `scripts::TOUCH`, which finds the envelope's tail and rewrites it in
-  /// place. The answer comes from the text read, checked here; the script's
+  /// place (and tells a list apart, which MGET reads as missing). The answer comes from the text read, checked here; the script's
   /// write is checked against it, and where they part (an envelope not in
   /// JSON.stringify's form, or no envelope at all but with a tail that looks
   /// like one, both rare) a second round trip puts the entry right, or back,
@@ -330,19 +329,21 @@ impl Store for RedisStore {
   async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
     let keys = &self.entry_keys(keys);
     let mut read = redis::pipe();
-    read.cmd("MGET").arg(&keys.entry).arg(&keys.lock).cmd("TYPE").arg(&keys.entry);
+    read.cmd("MGET").arg(&keys.entry).arg(&keys.lock);
     read.add_command(touch_in_place_cmd(keys, lock_name, touch));
-    let ((text, holder), kind, written): ((Option<Vec<u8>>, Option<String>), String, Option<TailWritten>) =
-      self.query_pipe(&read).await?;
-    if text.is_none() && kind != "none" && kind != "string" {
-      return Err(CacheError::WrongType);
-    }
+    let ((text, holder), touched): ((Option<Vec<u8>>, Option<String>), TouchReply) = self.query_pipe(&read).await?;
     let Some(text) = text else {
-      return Ok(LoadOutcome::Missing);
+      return match touched {
+        TouchReply::NotString(kind) if kind != "none" => Err(CacheError::WrongType),
+        _ => Ok(LoadOutcome::Missing),
+      };
     };
     // A write to an entry saved between the read and the script is that
     // entry's own business.
-    let written = written.filter(|written| written.found_in(&text));
+    let written = match touched {
+      TouchReply::Written(written) if written.found_in(&text) => Some(written),
+      _ => None,
+    };
     let Some((text, envelope)) = std::str::from_utf8(&text).ok().and_then(|text| Some((text, Envelope::parse(text)?)))
     else {
       if let Some(written) = written {
@@ -505,6 +506,24 @@ fn touch_in_place_cmd(keys: &EntryKeys, lock_name: &str, touch: Touch) -> Cmd {
   }
   cmd.arg(MAX_MS);
   cmd
+}
+
+/// What `scripts::TOUCH` answers.
+enum TouchReply {
+  /// The entry's type, when it is not a string (`none`: there is none).
+  NotString(String),
+  NotWritten,
+  Written(TailWritten),
+}
+
+impl FromRedisValue for TouchReply {
+  fn from_redis_value(value: Value) -> Result<Self, redis::ParsingError> {
+    Ok(match value {
+      Value::Nil => TouchReply::NotWritten,
+      Value::Array(_) => TouchReply::Written(TailWritten::from_redis_value(value)?),
+      kind => TouchReply::NotString(String::from_redis_value(kind)?),
+    })
+  }
 }
 
 /// What `scripts::TOUCH` wrote: the tail it found at `offset` of an entry of

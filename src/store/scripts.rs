@@ -102,14 +102,16 @@ return 1
 /// refresh the new expireTimestamp as JSON and its lifetime mode and
 /// argument (all three empty without one), and the farthest expiry a
 /// PEXPIREAT is given.
-/// Answers nil when nothing was written, else: the tail's offset, the old
-/// and the new tail, the entry's length before, the lifetime mode and
-/// argument given, and the PTTL before.
+/// Answers the entry's type when it is not a string (`none` when missing),
+/// nil when nothing was written, else: the tail's offset, the old and the
+/// new tail, the entry's length before, the lifetime mode and argument
+/// given, and the PTTL before.
 pub static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
   Lua::new(
     r#"
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'string' then return kind end
 if held_by_other(KEYS[2], ARGV[1]) then return false end
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
 local length = redis.call('STRLEN', KEYS[1])
 local from = math.max(length - 192, 0)
 local window = redis.call('GETRANGE', KEYS[1], from, -1)
