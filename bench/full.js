@@ -27,6 +27,7 @@ const Redis = require('ioredis')
 const { Cache } = require('..')
 const { measure, valueOfSize, format, short } = require('./measure')
 const { MapCache } = require('./map-cache')
+const { PlainRedis } = require('./plain-redis')
 const { createActionheroCache } = require('../__tests__/support/actionhero-js-cache')
 const { startRedis, freePort, accepts } = require('../__tests__/support/redis-server')
 const { startCluster } = require('../__tests__/support/topology')
@@ -362,6 +363,7 @@ async function runMatrix (redis, probe, options, results, log) {
   const { sizes, concurrency } = plan(options)
   const built = []
   for (const implementation of IMPLEMENTATIONS) built.push({ implementation, ...(await implementation.make(redis)) })
+  const plain = await PlainRedis.connect({ ...redis, db: DB, prefix: `${ROOT}plain:` })
   try {
     // Warm every connection (and the addon's script cache) before timing.
     for (const { cache } of built) {
@@ -415,12 +417,15 @@ async function runMatrix (redis, probe, options, results, log) {
         for (const [kind, test] of [['save', 'set'], ['load', 'get']]) {
           const result = await redisBenchmarkCase(redis, probe, test, c, size, options.seconds)
           results.cases.push({ kind, size, concurrency: c, id: 'redis-benchmark', result })
+          await fill(plain, c, value)
+          results.cases.push({ kind, size, concurrency: c, id: 'plain', result: await measure({ concurrency: c, seconds: options.seconds }, operation(kind, plain, value)) })
         }
-        log(`redis-benchmark ${SIZE_LABELS[size]} c=${c}`)
+        log(`redis-benchmark and plain SET / GET ${SIZE_LABELS[size]} c=${c}`)
       }
     }
   } finally {
     for (const { close } of built) await close()
+    plain.close()
   }
 }
 
@@ -525,10 +530,12 @@ function render (options, results, meta) {
   out('Each cell: operations per second · p50 / p99 latency (µs, per call from hrtime) · Redis server CPU per op (INFO cpu delta / ops) · ' +
     'this process\'s CPU per op (every thread) · top-level commands per op (INFO commandstats delta, less the commands Lua scripts ran, which MONITOR counts in a short separate run). ' +
     'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
-    'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution.')
+    'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution. ' +
+    'Plain SET / GET: one plain `SET` (save) or `GET` (load) per call from this Node process on a bare socket (bench/plain-redis.js), timed as the caches are: ' +
+    'the round trip as any Node client pays it, its reply waking Node\'s thread.')
   out()
-  out('| op | value | c | addon / JS cache, ops/s | addon / JS cache, server CPU | in-memory / Map, ops/s | addon on Redis | JS cache on ioredis | redis-benchmark | via socat relay: addon, JS (addon / JS) | addon, in-memory store | JS Map | addon on a 3-master Redis Cluster (cluster / one Redis) |')
-  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  out('| op | value | c | addon / JS cache, ops/s | addon / JS cache, server CPU | in-memory / Map, ops/s | addon on Redis | JS cache on ioredis | redis-benchmark | plain SET / GET from Node | via socat relay: addon, JS (addon / JS) | addon, in-memory store | JS Map | addon on a 3-master Redis Cluster (cluster / one Redis) |')
+  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const size of sizes) {
     for (const c of concurrency) {
       for (const kind of OPS) {
@@ -547,7 +554,7 @@ function render (options, results, meta) {
           : '—'
         out(`| ${OP_LABELS[kind]} | ${kind === 'lock' ? '—' : SIZE_LABELS[size]} | ${c} | ` +
           `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${ratio(opsOf(memory), opsOf(map))}** | ` +
-          `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${relay} | ${cell(memory)} | ${cell(map)} | ` +
+          `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${cell(get('plain'))} | ${relay} | ${cell(memory)} | ${cell(map)} | ` +
           `${cell(cluster)}${cluster ? ` (${ratio(opsOf(cluster), opsOf(native))})` : ''} |`)
       }
     }
