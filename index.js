@@ -8,10 +8,10 @@
 const os = require('os')
 const crypto = require('crypto')
 
-const { NativeCache, memoryServerKeyCount } = require('./lib/native')
+const { openCache, memoryServerKeyCount } = require('./lib/native')
 const { storeOptions } = require('./lib/store-options')
 const { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson } = require('./lib/args')
-const { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isNativeError } = require('./lib/replies')
+const { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isError } = require('./lib/replies')
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',
@@ -42,7 +42,7 @@ class Cache {
     }
     // Error messages go through this when set (actionhero's api.i18n.localize).
     this.localize = options.localize
-    this.#native = new NativeCache({ store: storeOptions(options.redis), caller: this.#caller }, onSettled)
+    this.#native = openCache({ store: storeOptions(options.redis), caller: this.#caller }, onSettled)
   }
 
   // Writable, and in force from the next call: actionhero code changes them
@@ -72,7 +72,7 @@ class Cache {
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
     const json = toJson(value)
-    if (isNativeError(json)) return this.#answer(0, json, next, single, key)
+    if (isError(json)) return this.#answer(0, json, next, single, key)
     const callId = id()
     return this.#answer(callId, this.#native.save(callId, key, json, ms), next, single, key)
   }
@@ -157,7 +157,7 @@ class Cache {
     checkKey(key)
     checkCallback(next)
     const json = toJson(item)
-    if (isNativeError(json)) return this.#answer(0, json, next, noResult, key)
+    if (isError(json)) return this.#answer(0, json, next, noResult, key)
     const callId = id()
     return this.#answer(callId, this.#native.push(callId, key, json), next, noResult, key)
   }

@@ -8,6 +8,9 @@
 // of another realm (a jest test's) does not see them; this does.
 const { isNativeError } = require('util').types
 
+/** Whether an outcome is an Error; the typeof test spares most replies (true, a string) a call into C++. */
+const isError = (outcome) => typeof outcome === 'object' && outcome !== null && isNativeError(outcome)
+
 // Each shape says how a result is passed on: `deliver(next, result)`,
 // `resolve(result, key)` for a Promise, `fail(next, error)`.
 const single = {
@@ -48,12 +51,12 @@ function localized ({ message, code }, localize) {
 
 /** Hands `outcome` to the callback (run on a later tick: see Cache#answer). */
 function deliver (outcome, next, shape, localize) {
-  if (isNativeError(outcome)) shape.fail(next, localized(outcome, localize))
+  if (isError(outcome)) shape.fail(next, localized(outcome, localize))
   else shape.deliver(next, outcome)
 }
 
 function settle (outcome, shape, key, localize, resolve, reject) {
-  if (isNativeError(outcome)) reject(localized(outcome, localize))
+  if (isError(outcome)) reject(localized(outcome, localize))
   else resolve(shape.resolve(outcome, key))
 }
 
@@ -88,4 +91,4 @@ function onSettled (ids, outcomes) {
   if (waiting.size === 0) keepAlive.unref()
 }
 
-module.exports = { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isNativeError }
+module.exports = { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isError }
