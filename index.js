@@ -11,7 +11,7 @@ const crypto = require('crypto')
 const { openCache, memoryServerKeyCount } = require('./lib/native')
 const { storeOptions } = require('./lib/store-options')
 const { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson } = require('./lib/args')
-const { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isError } = require('./lib/replies')
+const { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError } = require('./lib/replies')
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',
@@ -67,7 +67,7 @@ class Cache {
   }
 
   save (key, value, expireTimeMS, next) {
-    if (typeof expireTimeMS === 'function' && next === undefined) [expireTimeMS, next] = [undefined, expireTimeMS]
+    if (typeof expireTimeMS === 'function' && next === undefined) { next = expireTimeMS; expireTimeMS = undefined }
     checkKey(key)
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
@@ -78,14 +78,13 @@ class Cache {
   }
 
   load (key, options, next) {
-    if (typeof options === 'function' && next === undefined) [options, next] = [undefined, options]
+    if (typeof options === 'function' && next === undefined) { next = options; options = undefined }
     checkKey(key)
     if (options !== undefined && options !== null && typeof options !== 'object') {
       throw new TypeError(`options must be an object, got ${describe(options)}`)
     }
-    const { expireTimeMS, retry } = options || {}
-    const ms = optionalMs('options.expireTimeMS', expireTimeMS)
-    const retryMs = optionalMs('options.retry', retry)
+    const ms = optionalMs('options.expireTimeMS', options?.expireTimeMS)
+    const retryMs = optionalMs('options.retry', options?.retry)
     checkCallback(next)
     const callId = id()
     return this.#answer(callId, this.#native.load(callId, key, ms, retryMs), next, loaded, key)
@@ -99,7 +98,7 @@ class Cache {
   }
 
   lock (key, expireTimeMS, next) {
-    if (typeof expireTimeMS === 'function' && next === undefined) [expireTimeMS, next] = [undefined, expireTimeMS]
+    if (typeof expireTimeMS === 'function' && next === undefined) { next = expireTimeMS; expireTimeMS = undefined }
     checkKey(key)
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
@@ -115,7 +114,7 @@ class Cache {
   }
 
   checkLock (key, retry, next) {
-    if (typeof retry === 'function' && next === undefined) [retry, next] = [undefined, retry]
+    if (typeof retry === 'function' && next === undefined) { next = retry; retry = undefined }
     checkKey(key)
     const retryMs = optionalMs('retry', retry)
     checkCallback(next)
@@ -203,7 +202,7 @@ class Cache {
   #answer (callId, reply, next, shape, key) {
     if (reply !== undefined) {
       if (next === undefined) return new Promise((resolve, reject) => settle(reply, shape, key, this.localize, resolve, reject))
-      process.nextTick(deliver, reply, next, shape, this.localize)
+      deliverSoon(reply, next, shape, this.localize)
       return undefined
     }
     this.#pending++
@@ -220,7 +219,7 @@ class Cache {
     }
     waitFor(callId, (outcome) => {
       done()
-      process.nextTick(deliver, outcome, next, shape, this.localize)
+      deliverSoon(outcome, next, shape, this.localize)
     })
     return undefined
   }

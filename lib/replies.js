@@ -49,10 +49,18 @@ function localized ({ message, code }, localize) {
   return error
 }
 
-/** Hands `outcome` to the callback (run on a later tick: see Cache#answer). */
-function deliver (outcome, next, shape, localize) {
-  if (isError(outcome)) shape.fail(next, localized(outcome, localize))
-  else shape.deliver(next, outcome)
+/**
+ * Hands `outcome` to the callback on a later tick (see Cache#answer). A
+ * result goes with two arguments, the shape's own deliver and no more:
+ * process.nextTick copies four or more through a loop.
+ */
+function deliverSoon (outcome, next, shape, localize) {
+  if (isError(outcome)) process.nextTick(fail, outcome, next, shape, localize)
+  else process.nextTick(shape.deliver, next, outcome)
+}
+
+function fail (error, next, shape, localize) {
+  shape.fail(next, localized(error, localize))
 }
 
 function settle (outcome, shape, key, localize, resolve, reject) {
@@ -91,4 +99,4 @@ function onSettled (ids, outcomes) {
   if (waiting.size === 0) keepAlive.unref()
 }
 
-module.exports = { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isError }
+module.exports = { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError }
