@@ -23,7 +23,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::cache::{Cache, CacheResult, Caller, KeyNaming};
-use crate::calls::{Calls, OnSettled, Settled};
+use crate::calls::{Calls, OnSettled, Settled, Waits};
 use crate::envelope::Loaded;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisConfig, RedisOptions, RedisStore, SentinelOptions};
@@ -204,14 +204,21 @@ impl NativeCache {
     })
   }
 
-  fn run<T, F, Fut>(&self, id: u32, call: F) -> Settled<T>
+  /// `may_wait`: the call may wait even on a store that answers at once,
+  /// for a retry's sleep or a dump file's I/O.
+  fn run<T, F, Fut>(&self, id: u32, may_wait: bool, call: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
     F: FnOnce(Arc<Cache>, Arc<Caller>) -> Fut,
     Fut: Future<Output = CacheResult<T>> + Send + 'static,
   {
+    let waits = match (self.cache.answers_at_once(), may_wait) {
+      (false, _) => Waits::Always,
+      (true, true) => Waits::Maybe,
+      (true, false) => Waits::Never,
+    };
     let caller = self.caller.borrow().clone();
-    self.calls.run(id, self.cache.answers_at_once(), call(self.cache.clone(), caller))
+    self.calls.run(id, waits, call(self.cache.clone(), caller))
   }
 
   /// Hands the calls queued in this tick to the runtime (index.js calls it
@@ -233,74 +240,74 @@ impl NativeCache {
   }
 
   fn save(&self, id: u32, key: String, value_json: Option<String>, expire_ms: Option<f64>) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.save(&key, value_json.as_deref(), expire_ms, &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.save(&key, value_json.as_deref(), expire_ms, &caller).await })
   }
 
   fn load(&self, id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>) -> Settled<String> {
-    self.run(id, move |cache, caller| async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
+    self.run(id, retry_ms.is_some(), move |cache, caller| async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
   }
 
   fn destroy(&self, id: u32, key: String) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.destroy(&key, &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.destroy(&key, &caller).await })
   }
 
   fn lock(&self, id: u32, key: String, expire_ms: Option<f64>) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.lock(&key, expire_ms, &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.lock(&key, expire_ms, &caller).await })
   }
 
   fn unlock(&self, id: u32, key: String) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.unlock(&key, &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.unlock(&key, &caller).await })
   }
 
   fn check_lock(&self, id: u32, key: String, retry_ms: Option<f64>) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.check_lock(&key, retry_ms, &caller).await })
+    self.run(id, retry_ms.is_some(), move |cache, caller| async move { cache.check_lock(&key, retry_ms, &caller).await })
   }
 
   fn locks(&self, id: u32) -> Settled<Vec<String>> {
-    self.run(id, move |cache, caller| async move { cache.locks(&caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.locks(&caller).await })
   }
 
   fn keys(&self, id: u32) -> Settled<Vec<String>> {
-    self.run(id, move |cache, caller| async move { cache.keys(&caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.keys(&caller).await })
   }
 
   fn size(&self, id: u32) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.size(&caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.size(&caller).await })
   }
 
   fn clear(&self, id: u32) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.clear(&caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.clear(&caller).await })
   }
 
   fn dump_write(&self, id: u32, file: String) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.dump_write(&file, &caller).await })
+    self.run(id, true, move |cache, caller| async move { cache.dump_write(&file, &caller).await })
   }
 
   fn dump_read(&self, id: u32, file: String) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.dump_read(&file, &caller).await })
+    self.run(id, true, move |cache, caller| async move { cache.dump_read(&file, &caller).await })
   }
 
   fn push(&self, id: u32, key: String, item_json: Option<String>) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.push(&key, item_json.as_deref(), &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.push(&key, item_json.as_deref(), &caller).await })
   }
 
   /// The item as stored, `{"data":…}` (a JSON object), or null when the list is empty.
   fn pop(&self, id: u32, key: String) -> Settled<Option<String>> {
-    self.run(id, move |cache, caller| async move { cache.pop(&key, &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.pop(&key, &caller).await })
   }
 
   fn list_length(&self, id: u32, key: String) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.list_length(&key, &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.list_length(&key, &caller).await })
   }
 
   /// The remaining lifetime of a full key (prefix included), in ms, as
   /// Redis's PTTL answers it.
   fn pttl(&self, id: u32, full_key: String) -> Settled<f64> {
-    self.run(id, move |cache, caller| async move { cache.pttl(&full_key, &caller).await })
+    self.run(id, false, move |cache, caller| async move { cache.pttl(&full_key, &caller).await })
   }
 
   fn close(&self, id: u32) -> Settled<bool> {
-    self.run(id, move |cache, _| async move { cache.close().await })
+    self.run(id, false, move |cache, _| async move { cache.close().await })
   }
 }
 
