@@ -130,7 +130,7 @@ macro_rules! method {
     #[allow(unused_variables, unused_mut)]
     unsafe fn method(cache: &NativeCache, env: sys::napi_env, args: &[sys::napi_value; bound::MAX_ARGS]) -> Result<sys::napi_value> {
       let mut args = args.iter();
-      $(let $arg = unsafe { <$ty as FromNapiValue>::from_napi_value(env, *args.next().expect("bound::MAX_ARGS is enough"))? };)*
+      $(let $arg = unsafe { <$ty as bound::Arg>::from_js(env, *args.next().expect("bound::MAX_ARGS is enough"))? };)*
       unsafe { ToNapiValue::to_napi_value(env, cache.$method($($arg),*)) }
     }
     method as bound::Method<NativeCache>
