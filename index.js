@@ -8,10 +8,10 @@
 const os = require('os')
 const crypto = require('crypto')
 
-const { NativeCache, memoryServerKeyCount } = require('./lib/native')
+const { openCache, memoryServerKeyCount } = require('./lib/native')
 const { storeOptions } = require('./lib/store-options')
 const { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson } = require('./lib/args')
-const { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isNativeError } = require('./lib/replies')
+const { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError } = require('./lib/replies')
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',
@@ -42,7 +42,7 @@ class Cache {
     }
     // Error messages go through this when set (actionhero's api.i18n.localize).
     this.localize = options.localize
-    this.#native = new NativeCache({ store: storeOptions(options.redis), caller: this.#caller }, onSettled)
+    this.#native = openCache({ store: storeOptions(options.redis), caller: this.#caller }, onSettled)
   }
 
   // Writable, and in force from the next call: actionhero code changes them
@@ -67,25 +67,24 @@ class Cache {
   }
 
   save (key, value, expireTimeMS, next) {
-    if (typeof expireTimeMS === 'function' && next === undefined) [expireTimeMS, next] = [undefined, expireTimeMS]
+    if (typeof expireTimeMS === 'function' && next === undefined) { next = expireTimeMS; expireTimeMS = undefined }
     checkKey(key)
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
     const json = toJson(value)
-    if (isNativeError(json)) return this.#answer(0, json, next, single, key)
+    if (isError(json)) return this.#answer(0, json, next, single, key)
     const callId = id()
     return this.#answer(callId, this.#native.save(callId, key, json, ms), next, single, key)
   }
 
   load (key, options, next) {
-    if (typeof options === 'function' && next === undefined) [options, next] = [undefined, options]
+    if (typeof options === 'function' && next === undefined) { next = options; options = undefined }
     checkKey(key)
     if (options !== undefined && options !== null && typeof options !== 'object') {
       throw new TypeError(`options must be an object, got ${describe(options)}`)
     }
-    const { expireTimeMS, retry } = options || {}
-    const ms = optionalMs('options.expireTimeMS', expireTimeMS)
-    const retryMs = optionalMs('options.retry', retry)
+    const ms = optionalMs('options.expireTimeMS', options?.expireTimeMS)
+    const retryMs = optionalMs('options.retry', options?.retry)
     checkCallback(next)
     const callId = id()
     return this.#answer(callId, this.#native.load(callId, key, ms, retryMs), next, loaded, key)
@@ -99,7 +98,7 @@ class Cache {
   }
 
   lock (key, expireTimeMS, next) {
-    if (typeof expireTimeMS === 'function' && next === undefined) [expireTimeMS, next] = [undefined, expireTimeMS]
+    if (typeof expireTimeMS === 'function' && next === undefined) { next = expireTimeMS; expireTimeMS = undefined }
     checkKey(key)
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
@@ -115,7 +114,7 @@ class Cache {
   }
 
   checkLock (key, retry, next) {
-    if (typeof retry === 'function' && next === undefined) [retry, next] = [undefined, retry]
+    if (typeof retry === 'function' && next === undefined) { next = retry; retry = undefined }
     checkKey(key)
     const retryMs = optionalMs('retry', retry)
     checkCallback(next)
@@ -157,7 +156,7 @@ class Cache {
     checkKey(key)
     checkCallback(next)
     const json = toJson(item)
-    if (isNativeError(json)) return this.#answer(0, json, next, noResult, key)
+    if (isError(json)) return this.#answer(0, json, next, noResult, key)
     const callId = id()
     return this.#answer(callId, this.#native.push(callId, key, json), next, noResult, key)
   }
@@ -203,7 +202,7 @@ class Cache {
   #answer (callId, reply, next, shape, key) {
     if (reply !== undefined) {
       if (next === undefined) return new Promise((resolve, reject) => settle(reply, shape, key, this.localize, resolve, reject))
-      process.nextTick(deliver, reply, next, shape, this.localize)
+      deliverSoon(reply, next, shape, this.localize)
       return undefined
     }
     this.#pending++
@@ -220,7 +219,7 @@ class Cache {
     }
     waitFor(callId, (outcome) => {
       done()
-      process.nextTick(deliver, outcome, next, shape, this.localize)
+      deliverSoon(outcome, next, shape, this.localize)
     })
     return undefined
   }

@@ -8,6 +8,9 @@
 // of another realm (a jest test's) does not see them; this does.
 const { isNativeError } = require('util').types
 
+/** Whether an outcome is an Error; the typeof test spares most replies (true, a string) a call into C++. */
+const isError = (outcome) => typeof outcome === 'object' && outcome !== null && isNativeError(outcome)
+
 // Each shape says how a result is passed on: `deliver(next, result)`,
 // `resolve(result, key)` for a Promise, `fail(next, error)`.
 const single = {
@@ -46,14 +49,22 @@ function localized ({ message, code }, localize) {
   return error
 }
 
-/** Hands `outcome` to the callback (run on a later tick: see Cache#answer). */
-function deliver (outcome, next, shape, localize) {
-  if (isNativeError(outcome)) shape.fail(next, localized(outcome, localize))
-  else shape.deliver(next, outcome)
+/**
+ * Hands `outcome` to the callback on a later tick (see Cache#answer). A
+ * result goes with two arguments, the shape's own deliver and no more:
+ * process.nextTick copies four or more through a loop.
+ */
+function deliverSoon (outcome, next, shape, localize) {
+  if (isError(outcome)) process.nextTick(fail, outcome, next, shape, localize)
+  else process.nextTick(shape.deliver, next, outcome)
+}
+
+function fail (error, next, shape, localize) {
+  shape.fail(next, localized(error, localize))
 }
 
 function settle (outcome, shape, key, localize, resolve, reject) {
-  if (isNativeError(outcome)) reject(localized(outcome, localize))
+  if (isError(outcome)) reject(localized(outcome, localize))
   else resolve(shape.resolve(outcome, key))
 }
 
@@ -88,4 +99,4 @@ function onSettled (ids, outcomes) {
   if (waiting.size === 0) keepAlive.unref()
 }
 
-module.exports = { single, noResult, loaded, popped, deliver, settle, id, waitFor, onSettled, isNativeError }
+module.exports = { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError }

@@ -12,7 +12,7 @@ use std::any::Any;
 use std::future::Future;
 use std::mem;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -75,6 +75,18 @@ pub type OnSettled<'a> = Function<'a, FnArgs<(Vec<u32>, Vec<Completion>)>, ()>;
 type Deliver = ThreadsafeFunction<(), (), FnArgs<(Vec<u32>, Vec<Completion>)>, Status, false, true>;
 
 type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Whether a call can wait, for a timer, a file or the store's answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Waits {
+  /// It finishes when first polled (the in-memory store's calls, but for
+  /// those below).
+  Never,
+  /// It may (a retry's sleep, a dump file's I/O, on the in-memory store).
+  Maybe,
+  /// It does (Redis).
+  Always,
+}
 
 pub struct Calls {
   /// Calls made on the JS thread since the last flush.
@@ -141,19 +153,28 @@ impl Calls {
     Ok(Calls { queued: Mutex::default(), replies: Arc::new(replies) })
   }
 
-  /// With `try_at_once`, polls the call once here on the JS thread: when it
-  /// finishes without waiting, that is its reply. Otherwise (or without
-  /// trying, for a store that always waits: polling would send its request
-  /// on its own) the call is queued for the next flush.
-  pub fn run<T, F>(&self, id: u32, try_at_once: bool, work: F) -> Settled<T>
+  /// Runs a call as `waits` says it may. One that never waits is polled
+  /// here on the JS thread, pinned on the stack: no allocation, no runtime
+  /// to enter. One that may wait is boxed and polled once: when it finishes
+  /// without waiting, that is its reply. Otherwise (or at once, for a store
+  /// that always waits: polling would send its request on its own) the call
+  /// is queued for the next flush.
+  pub fn run<T, F>(&self, id: u32, waits: Waits, work: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = CacheResult<T>> + Send + 'static,
   {
+    if waits == Waits::Never {
+      let work = pin!(answering_panics(work));
+      return Either::A(Reply(match work.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => Err(CacheError::Internal("a call that cannot wait waited".to_owned())),
+      }));
+    }
     let mut work = Box::pin(answering_panics(work));
-    let first_poll = match try_at_once {
-      true => runtime::enter(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
-      false => Poll::Pending,
+    let first_poll = match waits {
+      Waits::Maybe => runtime::enter(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
+      _ => Poll::Pending,
     };
     match first_poll {
       Poll::Ready(outcome) => Either::A(Reply(outcome)),

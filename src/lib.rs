@@ -7,6 +7,7 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod bound;
 mod cache;
 mod calls;
 mod envelope;
@@ -14,6 +15,7 @@ mod error;
 mod runtime;
 mod store;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::cache::{Cache, CacheResult, Caller, KeyNaming};
-use crate::calls::{Calls, OnSettled, Settled};
+use crate::calls::{Calls, OnSettled, Settled, Waits};
 use crate::envelope::Loaded;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisConfig, RedisOptions, RedisStore, SentinelOptions};
@@ -112,29 +114,60 @@ fn loaded_json(loaded: Loaded) -> String {
   json
 }
 
-#[napi]
+/// A cache's native side: its methods, bound to it as plain functions by
+/// `open_cache` (see `bound`).
 pub struct NativeCache {
   cache: Arc<Cache>,
   /// lockName, lockDuration and lockRetry as index.js last set them.
-  caller: Arc<Caller>,
+  caller: RefCell<Arc<Caller>>,
   calls: Calls,
 }
 
-impl NativeCache {
-  fn run<T, F, Fut>(&self, id: u32, call: F) -> Settled<T>
-  where
-    T: ToNapiValue + Send + 'static,
-    F: FnOnce(Arc<Cache>, Arc<Caller>) -> Fut,
-    Fut: Future<Output = CacheResult<T>> + Send + 'static,
-  {
-    self.calls.run(id, self.cache.answers_at_once(), call(self.cache.clone(), self.caller.clone()))
-  }
+/// A `bound::Method` calling `NativeCache::$method` with its JS arguments
+/// converted to the types given.
+macro_rules! method {
+  ($method:ident($($arg:ident: $ty:ty),*)) => {{
+    #[allow(unused_variables, unused_mut)]
+    unsafe fn method(cache: &NativeCache, env: sys::napi_env, args: &[sys::napi_value; bound::MAX_ARGS]) -> Result<sys::napi_value> {
+      let mut args = args.iter();
+      $(let $arg = unsafe { <$ty as bound::Arg>::from_js(env, *args.next().expect("bound::MAX_ARGS is enough"))? };)*
+      unsafe { ToNapiValue::to_napi_value(env, cache.$method($($arg),*)) }
+    }
+    method as bound::Method<NativeCache>
+  }};
 }
 
-#[napi]
+/// A new cache's native side: an object of its methods (`NativeCache`'s,
+/// named as JavaScript names them).
+#[napi(catch_unwind)]
+pub fn open_cache(env: Env, options: NativeOptions, on_settled: OnSettled) -> Result<Object<'static>> {
+  let cache = NativeCache::new(options, on_settled)?;
+  bound::object(env.raw(), cache, &[
+    ("flush", method!(flush())),
+    ("release", method!(release())),
+    ("setCaller", method!(set_caller(caller: CallerOptions))),
+    ("save", method!(save(id: u32, key: String, value_json: Option<String>, expire_ms: Option<f64>))),
+    ("load", method!(load(id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>))),
+    ("destroy", method!(destroy(id: u32, key: String))),
+    ("lock", method!(lock(id: u32, key: String, expire_ms: Option<f64>))),
+    ("unlock", method!(unlock(id: u32, key: String))),
+    ("checkLock", method!(check_lock(id: u32, key: String, retry_ms: Option<f64>))),
+    ("locks", method!(locks(id: u32))),
+    ("keys", method!(keys(id: u32))),
+    ("size", method!(size(id: u32))),
+    ("clear", method!(clear(id: u32))),
+    ("dumpWrite", method!(dump_write(id: u32, file: String))),
+    ("dumpRead", method!(dump_read(id: u32, file: String))),
+    ("push", method!(push(id: u32, key: String, item_json: Option<String>))),
+    ("pop", method!(pop(id: u32, key: String))),
+    ("listLength", method!(list_length(id: u32, key: String))),
+    ("pttl", method!(pttl(id: u32, full_key: String))),
+    ("close", method!(close(id: u32))),
+  ])
+}
+
 impl NativeCache {
-  #[napi(constructor, catch_unwind)]
-  pub fn new(options: NativeOptions, on_settled: OnSettled) -> Result<Self> {
+  fn new(options: NativeOptions, on_settled: OnSettled) -> Result<Self> {
     let store = options.store;
     // On a cluster, an entry and its lock must share a hash slot.
     let naming = if store.cluster.is_some() { KeyNaming::HashTagged } else { KeyNaming::Plain };
@@ -166,148 +199,115 @@ impl NativeCache {
     .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
     Ok(NativeCache {
       cache: Arc::new(Cache::new(store, naming)),
-      caller: Arc::new(options.caller.into()),
+      caller: RefCell::new(Arc::new(options.caller.into())),
       calls: Calls::new(on_settled)?,
     })
   }
 
+  /// `may_wait`: the call may wait even on a store that answers at once,
+  /// for a retry's sleep or a dump file's I/O.
+  fn run<T, F, Fut>(&self, id: u32, may_wait: bool, call: F) -> Settled<T>
+  where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce(Arc<Cache>, Arc<Caller>) -> Fut,
+    Fut: Future<Output = CacheResult<T>> + Send + 'static,
+  {
+    let waits = match (self.cache.answers_at_once(), may_wait) {
+      (false, _) => Waits::Always,
+      (true, true) => Waits::Maybe,
+      (true, false) => Waits::Never,
+    };
+    let caller = self.caller.borrow().clone();
+    self.calls.run(id, waits, call(self.cache.clone(), caller))
+  }
+
   /// Hands the calls queued in this tick to the runtime (index.js calls it
   /// once per tick in which a call had to wait).
-  #[napi(catch_unwind)]
-  pub fn flush(&self) {
+  fn flush(&self) {
     self.calls.flush();
   }
 
   /// Lets go of the channel replies come back through, once the cache is
   /// closed and no call is under way (index.js knows when).
-  #[napi(catch_unwind)]
-  pub fn release(&self) {
+  fn release(&self) {
     self.calls.release();
   }
 
   /// Called whenever a writable property (prefixes, lockName, lockDuration,
   /// lockRetry) changes.
-  #[napi(catch_unwind)]
-  pub fn set_caller(&mut self, caller: CallerOptions) {
-    self.caller = Arc::new(caller.into());
+  fn set_caller(&self, caller: CallerOptions) {
+    *self.caller.borrow_mut() = Arc::new(caller.into());
   }
 
-  #[napi(catch_unwind)]
-  pub fn save(
-    &self,
-    id: u32,
-    key: String,
-    value_json: Option<String>,
-    expire_ms: Option<f64>,
-  ) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.save(&key, value_json.as_deref(), expire_ms, &caller).await })
+  fn save(&self, id: u32, key: String, value_json: Option<String>, expire_ms: Option<f64>) -> Settled<bool> {
+    self.run(id, false, move |cache, caller| async move { cache.save(&key, value_json.as_deref(), expire_ms, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn load(
-    &self,
-    id: u32,
-    key: String,
-    expire_ms: Option<f64>,
-    retry_ms: Option<f64>,
-  ) -> Settled<String> {
-    self.run(id, move |cache, caller| async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
+  fn load(&self, id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>) -> Settled<String> {
+    self.run(id, retry_ms.is_some(), move |cache, caller| async move { cache.load(&key, expire_ms, retry_ms, &caller).await.map(loaded_json) })
   }
 
-  #[napi(catch_unwind)]
-  pub fn destroy(
-    &self,
-    id: u32,
-    key: String,
-  ) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.destroy(&key, &caller).await })
+  fn destroy(&self, id: u32, key: String) -> Settled<bool> {
+    self.run(id, false, move |cache, caller| async move { cache.destroy(&key, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn lock(
-    &self,
-    id: u32,
-    key: String,
-    expire_ms: Option<f64>,
-  ) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.lock(&key, expire_ms, &caller).await })
+  fn lock(&self, id: u32, key: String, expire_ms: Option<f64>) -> Settled<bool> {
+    self.run(id, false, move |cache, caller| async move { cache.lock(&key, expire_ms, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn unlock(
-    &self,
-    id: u32,
-    key: String,
-  ) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.unlock(&key, &caller).await })
+  fn unlock(&self, id: u32, key: String) -> Settled<bool> {
+    self.run(id, false, move |cache, caller| async move { cache.unlock(&key, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn check_lock(
-    &self,
-    id: u32,
-    key: String,
-    retry_ms: Option<f64>,
-  ) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.check_lock(&key, retry_ms, &caller).await })
+  fn check_lock(&self, id: u32, key: String, retry_ms: Option<f64>) -> Settled<bool> {
+    self.run(id, retry_ms.is_some(), move |cache, caller| async move { cache.check_lock(&key, retry_ms, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn locks(&self, id: u32) -> Settled<Vec<String>> {
-    self.run(id, move |cache, caller| async move { cache.locks(&caller).await })
+  fn locks(&self, id: u32) -> Settled<Vec<String>> {
+    self.run(id, false, move |cache, caller| async move { cache.locks(&caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn keys(&self, id: u32) -> Settled<Vec<String>> {
-    self.run(id, move |cache, caller| async move { cache.keys(&caller).await })
+  fn keys(&self, id: u32) -> Settled<Vec<String>> {
+    self.run(id, false, move |cache, caller| async move { cache.keys(&caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn size(&self, id: u32) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.size(&caller).await })
+  fn size(&self, id: u32) -> Settled<u32> {
+    self.run(id, false, move |cache, caller| async move { cache.size(&caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn clear(&self, id: u32) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.clear(&caller).await })
+  fn clear(&self, id: u32) -> Settled<bool> {
+    self.run(id, false, move |cache, caller| async move { cache.clear(&caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn dump_write(&self, id: u32, file: String) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.dump_write(&file, &caller).await })
+  fn dump_write(&self, id: u32, file: String) -> Settled<u32> {
+    self.run(id, true, move |cache, caller| async move { cache.dump_write(&file, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn dump_read(&self, id: u32, file: String) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.dump_read(&file, &caller).await })
+  fn dump_read(&self, id: u32, file: String) -> Settled<u32> {
+    self.run(id, true, move |cache, caller| async move { cache.dump_read(&file, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn push(&self, id: u32, key: String, item_json: Option<String>) -> Settled<bool> {
-    self.run(id, move |cache, caller| async move { cache.push(&key, item_json.as_deref(), &caller).await })
+  fn push(&self, id: u32, key: String, item_json: Option<String>) -> Settled<bool> {
+    self.run(id, false, move |cache, caller| async move { cache.push(&key, item_json.as_deref(), &caller).await })
   }
 
   /// The item as stored, `{"data":…}` (a JSON object), or null when the list is empty.
-  #[napi(catch_unwind)]
-  pub fn pop(&self, id: u32, key: String) -> Settled<Option<String>> {
-    self.run(id, move |cache, caller| async move { cache.pop(&key, &caller).await })
+  fn pop(&self, id: u32, key: String) -> Settled<Option<String>> {
+    self.run(id, false, move |cache, caller| async move { cache.pop(&key, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn list_length(&self, id: u32, key: String) -> Settled<u32> {
-    self.run(id, move |cache, caller| async move { cache.list_length(&key, &caller).await })
+  fn list_length(&self, id: u32, key: String) -> Settled<u32> {
+    self.run(id, false, move |cache, caller| async move { cache.list_length(&key, &caller).await })
   }
 
   /// The remaining lifetime of a full key (prefix included), in ms, as
   /// Redis's PTTL answers it.
-  #[napi(catch_unwind)]
-  pub fn pttl(&self, id: u32, full_key: String) -> Settled<f64> {
-    self.run(id, move |cache, caller| async move { cache.pttl(&full_key, &caller).await })
+  fn pttl(&self, id: u32, full_key: String) -> Settled<f64> {
+    self.run(id, false, move |cache, caller| async move { cache.pttl(&full_key, &caller).await })
   }
 
-  #[napi(catch_unwind)]
-  pub fn close(&self, id: u32) -> Settled<bool> {
-    self.run(id, move |cache, _| async move { cache.close().await })
+  fn close(&self, id: u32) -> Settled<bool> {
+    self.run(id, false, move |cache, _| async move { cache.close().await })
   }
 }
 
