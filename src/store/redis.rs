@@ -319,8 +319,9 @@ impl Store for RedisStore {
   /// the entry and its lock (one MGET: atomic, and followed through a
   /// cluster's redirections as a MULTI block is not), and beside it
   /// `scripts::TOUCH`, which finds the envelope's tail and rewrites it in
-  /// place (and tells a list apart, which MGET reads as missing). The answer comes from the text read, checked here; the script's
-  /// write is checked against it, and where they part (an envelope not in
+  /// place (and fails with WRONGTYPE on a list, which MGET reads as
+  /// missing). The answer comes from the text read, checked here; the
+  /// script's write is checked against it, and where they part (an envelope not in
   /// JSON.stringify's form, or no envelope at all but with a tail that looks
   /// like one, both rare) a second round trip puts the entry right, or back,
   /// so that nothing stays written for an entry that is not an envelope.
@@ -329,26 +330,22 @@ impl Store for RedisStore {
   async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome> {
     let keys = &self.entry_keys(keys);
     let mut read = redis::pipe();
-    read.cmd("MGET").arg(&keys.entry).arg(&keys.lock);
+    // PTTL, read beside the entry, is only for putting back what the script
+    // wrote to an entry that turns out not to be an envelope.
+    read.cmd("MGET").arg(&keys.entry).arg(&keys.lock).cmd("PTTL").arg(&keys.entry);
     read.add_command(touch_in_place_cmd(keys, lock_name, touch));
-    let ((text, holder), touched): ((Option<Vec<u8>>, Option<String>), TouchReply) = self.query_pipe(&read).await?;
+    let ((text, holder), pttl, written): ((Option<Vec<u8>>, Option<String>), i64, Option<TailWritten>) =
+      self.query_pipe(&read).await?;
     let Some(text) = text else {
-      return match touched {
-        TouchReply::NotString(kind) if kind != "none" => Err(CacheError::WrongType),
-        _ => Ok(LoadOutcome::Missing),
-      };
+      return Ok(LoadOutcome::Missing);
     };
     // A write to an entry saved between the read and the script is that
     // entry's own business.
-    let written = match touched {
-      TouchReply::Written(written) if written.found_in(&text) => Some(written),
-      _ => None,
-    };
+    let written = written.filter(|written| written.found_in(&text));
     let Some((text, envelope)) = std::str::from_utf8(&text).ok().and_then(|text| Some((text, Envelope::parse(text)?)))
     else {
       if let Some(written) = written {
-        self.query::<i64>(&whole_cmd(keys, lock_name, &written.applied_to(&text), &text, written.lifetime_before()))
-          .await?;
+        self.query::<i64>(&whole_cmd(keys, lock_name, &written.applied_to(&text), &text, lifetime_from_pttl(pttl))).await?;
       }
       return Err(CacheError::Corrupt);
     };
@@ -508,40 +505,20 @@ fn touch_in_place_cmd(keys: &EntryKeys, lock_name: &str, touch: Touch) -> Cmd {
   cmd
 }
 
-/// What `scripts::TOUCH` answers.
-enum TouchReply {
-  /// The entry's type, when it is not a string (`none`: there is none).
-  NotString(String),
-  NotWritten,
-  Written(TailWritten),
-}
-
-impl FromRedisValue for TouchReply {
-  fn from_redis_value(value: Value) -> Result<Self, redis::ParsingError> {
-    Ok(match value {
-      Value::Nil => TouchReply::NotWritten,
-      Value::Array(_) => TouchReply::Written(TailWritten::from_redis_value(value)?),
-      kind => TouchReply::NotString(String::from_redis_value(kind)?),
-    })
-  }
-}
-
 /// What `scripts::TOUCH` wrote: the tail it found at `offset` of an entry of
-/// `length` bytes, what it wrote there instead, the lifetime it gave, and
-/// the PTTL before.
+/// `length` bytes, what it wrote there instead, and the lifetime it gave.
 struct TailWritten {
   offset: usize,
   old_tail: Vec<u8>,
   tail: String,
   length: usize,
   lifetime: (String, String),
-  pttl: i64,
 }
 
 impl FromRedisValue for TailWritten {
   fn from_redis_value(value: Value) -> Result<Self, redis::ParsingError> {
-    let (offset, old_tail, tail, length, mode, arg, pttl) = FromRedisValue::from_redis_value(value)?;
-    Ok(TailWritten { offset, old_tail, tail, length, lifetime: (mode, arg), pttl })
+    let (offset, old_tail, tail, length, mode, arg) = FromRedisValue::from_redis_value(value)?;
+    Ok(TailWritten { offset, old_tail, tail, length, lifetime: (mode, arg) })
   }
 }
 
@@ -563,14 +540,14 @@ impl TailWritten {
   fn applied_to(&self, text: &[u8]) -> Vec<u8> {
     [&text[..self.offset], self.tail.as_bytes()].concat()
   }
+}
 
-  /// The lifetime the entry had (a PTTL counts from now; a little later
-  /// never ends it early).
-  fn lifetime_before(&self) -> Lifetime {
-    match self.pttl {
-      pttl if pttl >= 0 => Lifetime::Until(now_ms() + pttl as f64),
-      _ => Lifetime::Forever,
-    }
+/// The lifetime a PTTL read says a key has (counted from now: a little
+/// later never ends it early).
+fn lifetime_from_pttl(pttl: i64) -> Lifetime {
+  match pttl {
+    pttl if pttl >= 0 => Lifetime::Until(now_ms() + pttl as f64),
+    _ => Lifetime::Forever,
   }
 }
 
