@@ -10,7 +10,7 @@
 //   (f) a plain load ends the lifetime at expireTimestamp: here, and cache-expiry.test.js
 //   (g) SCAN, never KEYS: here
 //   (h) a Redis that does not answer: redis-connection.test.js, redis-restart.test.js
-//   (i) OBJECT_CORRUPT, never rewritten: cache-errors.test.js (corrupt entries)
+//   (i) OBJECT_CORRUPT, left as it was: cache-errors.test.js (corrupt entries)
 //   (j) own connection; in fake mode the native store, not fakeredis: here
 //   (k) Promise forms: cache-save-load.test.js, cache-errors.test.js (every method returns a Promise)
 // And from the API section: dumpWrite with a list, writable prefixes, pttl,
