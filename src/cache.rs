@@ -5,9 +5,8 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::envelope::{self, now_ms, Envelope, Lifetime, Loaded, Refresh, Touch, MAX_MS};
+use crate::envelope::{self, duration_ms, now_ms, Envelope, Lifetime, Loaded, Refresh, Touch, MAX_MS};
 use crate::error::CacheError;
 use crate::store::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store};
 
@@ -197,7 +196,7 @@ impl Cache {
   }
 
   pub async fn size(&self, caller: &Caller) -> CacheResult<u32> {
-    Ok(self.keys(caller).await?.len() as u32)
+    Ok(self.store()?.keys(&caller.cache_prefix).await?.len() as u32)
   }
 
   /// Removes every entry and list under the cache prefix; locks stay.
@@ -339,17 +338,14 @@ fn checked_ms(name: &str, ms: Option<f64>) -> CacheResult<Option<f64>> {
   }
 }
 
-/// A checked time in ms as a Duration; negative times are zero.
-fn duration_ms(ms: f64) -> Duration {
-  Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
-}
-
 fn dump_file_error(action: &str, file: &str, error: std::io::Error) -> CacheError {
   CacheError::DumpFile(format!("cannot {action} dump file {file}: {error}"))
 }
 
 #[cfg(test)]
 mod tests {
+  use std::time::Duration;
+
   use super::*;
   use crate::store::memory::MemoryStore;
 

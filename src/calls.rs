@@ -23,6 +23,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use crate::cache::CacheResult;
 use crate::error::CacheError;
 use crate::runtime;
+use crate::store::lock;
 
 /// A call's outcome as JavaScript sees it: the result, or an `Error` object
 /// carrying actionhero's message and a `code`. Errors are handed over as
@@ -132,11 +133,6 @@ fn panicked(panic: Box<dyn Any + Send>) -> CacheError {
   CacheError::Internal(message)
 }
 
-/// A poisoned lock only means a panic elsewhere; the queues stay usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-  mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Calls {
   pub fn new(on_settled: OnSettled) -> Result<Self> {
     let ready: Arc<Mutex<Vec<(u32, Completion)>>> = Arc::default();
@@ -171,25 +167,33 @@ impl Calls {
         Poll::Pending => Err(CacheError::Internal("a call that cannot wait waited".to_owned())),
       }));
     }
-    let mut work = Box::pin(answering_panics(work));
-    let first_poll = match waits {
-      Waits::Maybe => runtime::enter(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))),
-      _ => Poll::Pending,
-    };
-    match first_poll {
-      Poll::Ready(outcome) => Either::A(Reply(outcome)),
-      // Nothing could carry the reply back any more.
-      Poll::Pending if lock(&self.replies.deliver).is_none() => Either::A(Reply(Err(CacheError::Closed))),
-      Poll::Pending => {
-        let replies = self.replies.clone();
-        let job = async move {
-          let reply = Reply(work.await);
-          replies.add(id, Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) })));
-        };
-        lock(&self.queued).push(Box::pin(job));
-        Either::B(())
-      }
+    if waits == Waits::Always {
+      return self.queue(id, answering_panics(work));
     }
+    let mut work = Box::pin(answering_panics(work));
+    match runtime::enter(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))) {
+      Poll::Ready(outcome) => Either::A(Reply(outcome)),
+      Poll::Pending => self.queue(id, work),
+    }
+  }
+
+  /// Queues a call for the next flush.
+  fn queue<T, F>(&self, id: u32, work: F) -> Settled<T>
+  where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = CacheResult<T>> + Send + 'static,
+  {
+    // Nothing could carry the reply back any more.
+    if lock(&self.replies.deliver).is_none() {
+      return Either::A(Reply(Err(CacheError::Closed)));
+    }
+    let replies = self.replies.clone();
+    let job = async move {
+      let reply = Reply(work.await);
+      replies.add(id, Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) })));
+    };
+    lock(&self.queued).push(Box::pin(job));
+    Either::B(())
   }
 
   /// Hands every queued call to the runtime, as one task: one wake-up of

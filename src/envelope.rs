@@ -4,7 +4,7 @@
 //! produce the same bytes. Also what a read does to an entry: its new
 //! envelope and its new physical lifetime, the same on every store.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -12,6 +12,12 @@ use serde_json::value::RawValue;
 /// Now as a Unix time in ms, as `Date.now()` gives it.
 pub fn now_ms() -> f64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
+}
+
+/// A time in ms as a Duration; negative times are zero, times past what a
+/// Duration holds are its largest.
+pub fn duration_ms(ms: f64) -> Duration {
+  Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
 }
 
 /// The largest time offset the cache accepts: JavaScript's Date range, far
@@ -124,8 +130,8 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<&
 #[derive(Debug, PartialEq)]
 pub enum Rewrite {
   /// The text is in JSON.stringify's exact form: only its tail changes,
-  /// from byte `at` on, from `old` to `new`; the value's bytes stay put.
-  Tail { at: usize, old: String, new: String },
+  /// from byte `at` on, to `new`; the value's bytes stay put.
+  Tail { at: usize, new: String },
   /// Any other form (whitespace, key order, extra keys): the whole text is
   /// replaced by the standard form, the value's JSON kept byte for byte.
   Whole(String),
@@ -173,7 +179,7 @@ impl<'a> Envelope<'a> {
     };
     let new_tail = tail(expire_timestamp, self.created_at, Some(touch.now));
     let rewrite = match self.standard_tail_at(text) {
-      Some(at) => Rewrite::Tail { at, old: text[at..].to_owned(), new: new_tail },
+      Some(at) => Rewrite::Tail { at, new: new_tail },
       None => {
         let mut whole = head(self.value_json());
         whole.push_str(&new_tail);
@@ -201,6 +207,26 @@ impl<'a> Envelope<'a> {
     };
     (text[at..] == tail(self.expire_timestamp, self.created_at, self.read_at)).then_some(at)
   }
+}
+
+impl Rewrite {
+  /// Makes `text` (the entry read) what this rewrite says.
+  pub fn apply(self, text: &mut String) {
+    match self {
+      Rewrite::Tail { at, new } => {
+        text.truncate(at);
+        text.push_str(&new);
+      }
+      Rewrite::Whole(whole) => *text = whole,
+    }
+  }
+}
+
+/// A number as JSON.stringify writes it (see [`push_js_number`]).
+pub fn js_number(n: Option<f64>) -> String {
+  let mut text = String::new();
+  push_js_number(&mut text, n);
+  text
 }
 
 /// Writes a number the way JavaScript's JSON.stringify does for the values
@@ -271,7 +297,7 @@ mod tests {
     let at = r#"{"value":[1,2],"#.len();
     assert_eq!(
       touched.rewrite,
-      Rewrite::Tail { at, old: text[at..].to_owned(), new: tail(Some(AT + 5000.0), Some(AT), Some(AT + 1000.0)) }
+      Rewrite::Tail { at, new: tail(Some(AT + 5000.0), Some(AT), Some(AT + 1000.0)) }
     );
     assert_eq!(touched.lifetime, Lifetime::Until(AT + 5000.0));
     assert_eq!(touched.loaded.last_read_at, None);

@@ -76,7 +76,11 @@ async fn spin() {
 fn mark_active() {
   let runtime = &*RUNTIME;
   runtime.active.store(true, Ordering::Release);
-  runtime.wake.notify_one();
+  // Wakes the spinner only if it is parked: `notify_one` would leave a
+  // permit behind whenever it is already spinning, and it would spin a
+  // second `SPIN` for nothing once it stops. (A call made in the instant
+  // it parks is not spun for; it still runs.)
+  runtime.wake.notify_waiters();
 }
 
 /// Runs `work`, which makes `calls` calls, each ending with [`replied`].

@@ -18,6 +18,8 @@ use redis::{
   ServerErrorKind, Value,
 };
 
+use super::lock;
+
 /// Where the data lives, as the config names it.
 pub enum Servers {
   One(ConnectionInfo),
@@ -205,7 +207,7 @@ impl<T> Default for Current<T> {
 
 impl<T: Clone> Current<T> {
   fn lock(&self) -> std::sync::MutexGuard<'_, Option<(T, u64)>> {
-    self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    lock(&self.connection)
   }
 
   fn get(&self) -> Option<(T, u64)> {
@@ -261,7 +263,7 @@ impl SentinelMaster {
     if let Some((connection, made)) = this.master.get() {
       return Ok(Link::Master(connection, made));
     }
-    this.watcher.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(|| tokio::spawn(watch(Arc::downgrade(this))));
+    lock(&this.watcher).get_or_insert_with(|| tokio::spawn(watch(Arc::downgrade(this))));
     let connection = client.async_get_client().await?.get_multiplexed_async_connection_with_config(&this.config).await?;
     Ok(Link::Master(connection.clone(), this.master.set(connection)))
   }
@@ -269,7 +271,7 @@ impl SentinelMaster {
 
 impl Drop for SentinelMaster {
   fn drop(&mut self) {
-    if let Some(watcher) = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).take() {
+    if let Some(watcher) = lock(&self.watcher).take() {
       watcher.abort();
     }
   }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use indexmap::IndexMap;
 
-use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
-use crate::envelope::{now_ms, Envelope, Lifetime, Rewrite};
+use super::{lock, DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
+use crate::envelope::{duration_ms, now_ms, Envelope, Lifetime};
 use crate::error::CacheError;
 
 /// How often dead keys are swept out, as Redis's active expiry does.
@@ -41,7 +41,7 @@ struct Registered {
 }
 
 fn servers() -> MutexGuard<'static, HashMap<String, Registered>> {
-  SERVERS.lock().unwrap_or_else(PoisonError::into_inner)
+  lock(&SERVERS)
 }
 
 #[derive(Default)]
@@ -122,7 +122,7 @@ impl MemoryStore {
   fn slots(&self) -> Slots<'_> {
     // A panic elsewhere cannot leave a half-applied operation behind (each
     // one mutates at most one map entry last), so a poisoned map is usable.
-    Slots { map: self.slots.lock().unwrap_or_else(|e| e.into_inner()), now: Instant::now() }
+    Slots { map: lock(&self.slots), now: Instant::now() }
   }
 
   /// One step of a sweep: visits at most `max_slots` slots from `cursor`,
@@ -226,7 +226,7 @@ fn deadline(now: Instant, lifetime: Lifetime) -> Option<Option<Instant>> {
     Lifetime::Gone => None,
     Lifetime::Until(at) => {
       let left_ms = at - now_ms();
-      (left_ms > 0.0).then(|| after(Duration::try_from_secs_f64(left_ms / 1000.0).unwrap_or(Duration::MAX)))?
+      (left_ms > 0.0).then(|| after(duration_ms(left_ms)))?
     }
   }
 }
@@ -240,11 +240,13 @@ struct Slots<'a> {
 
 impl Slots<'_> {
   fn live(&mut self, key: &str) -> Option<&mut Slot> {
-    let now = self.now;
-    if self.map.get(key).is_some_and(|slot| !slot.is_live(now)) {
-      self.map.remove(key);
+    // One hash of the key, then by index.
+    let index = self.map.get_index_of(key)?;
+    if !self.map[index].is_live(self.now) {
+      self.map.swap_remove_index(index);
+      return None;
     }
-    self.map.get_mut(key)
+    Some(&mut self.map[index])
   }
 
   fn text(&mut self, key: &str) -> StoreResult<Option<&String>> {
@@ -321,13 +323,7 @@ impl MemoryStore {
       return Ok(LoadOutcome::Loaded(touched.loaded));
     };
     if let Some(Slot { value: Value::Text(text), deadline }) = slots.live(&keys.entry) {
-      match touched.rewrite {
-        Rewrite::Tail { at, new, .. } => {
-          text.truncate(at);
-          text.push_str(&new);
-        }
-        Rewrite::Whole(whole) => *text = whole,
-      }
+      touched.rewrite.apply(text);
       *deadline = new_deadline;
     }
     Ok(LoadOutcome::Loaded(touched.loaded))
@@ -338,8 +334,8 @@ impl MemoryStore {
     if slots.held_by_other(&keys.lock, lock_name)? {
       return Ok(Guarded::Locked);
     }
-    let existed = slots.live(&keys.entry).is_some();
-    slots.map.remove(&keys.entry);
+    let now = slots.now;
+    let existed = slots.map.remove(&keys.entry).is_some_and(|slot| slot.is_live(now));
     Ok(Guarded::Done(existed))
   }
 

@@ -8,12 +8,20 @@ pub mod memory;
 pub mod redis;
 mod scripts;
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use async_trait::async_trait;
 
 pub use crate::envelope::{Lifetime, Loaded, Touch};
 use crate::error::CacheError;
 
 pub type StoreResult<T> = Result<T, CacheError>;
+
+/// A mutex's guard even after a panic elsewhere poisoned it: nothing kept
+/// under these locks is left half-changed by a panic, so it stays usable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+  mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The Redis keys of one cache entry: the entry itself and its lock.
 pub struct EntryKeys {

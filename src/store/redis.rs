@@ -22,8 +22,8 @@ use redis::{
 
 use super::connection::{Connection, Failure, Link, Servers, Timeouts};
 use super::scripts::{self, lifetime_args};
-use super::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
-use crate::envelope::{now_ms, push_js_number, Envelope, Lifetime, Rewrite, Touched, MAX_MS};
+use super::{lock, DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
+use crate::envelope::{js_number, now_ms, Envelope, Lifetime, Rewrite, Touched, MAX_MS};
 use crate::error::CacheError;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -198,7 +198,7 @@ impl RedisStore {
   }
 
   fn connection(&self) -> StoreResult<Arc<Connection>> {
-    let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+    let connection = lock(&self.connection);
     connection.clone().ok_or(CacheError::Closed)
   }
 
@@ -453,7 +453,7 @@ impl Store for RedisStore {
   /// Drops this store's handle on the connection; the socket closes once
   /// calls still under way have finished.
   async fn close(&self) -> StoreResult<()> {
-    self.connection.lock().unwrap_or_else(|e| e.into_inner()).take();
+    lock(&self.connection).take();
     Ok(())
   }
 }
@@ -486,16 +486,12 @@ fn hash_tag(key: &str) -> Option<&str> {
 /// `scripts::TOUCH` for this load: the tail is found by the script, the
 /// numbers it writes are formatted here, as JavaScript writes them.
 fn touch_in_place_cmd(keys: &EntryKeys, lock_name: &str, touch: Touch) -> Cmd {
-  let mut read_at = String::new();
-  push_js_number(&mut read_at, Some(touch.now));
   let mut cmd = scripts::TOUCH.call(&[&keys.entry, &keys.lock]);
-  cmd.arg(lock_name).arg(touch.now).arg(read_at);
+  cmd.arg(lock_name).arg(touch.now).arg(js_number(Some(touch.now)));
   match touch.refresh {
     Some(refresh) => {
-      let mut expire = String::new();
-      push_js_number(&mut expire, Some(refresh.expire_timestamp));
       let (mode, arg) = lifetime_args(refresh.lifetime);
-      cmd.arg(expire).arg(mode).arg(arg);
+      cmd.arg(js_number(Some(refresh.expire_timestamp))).arg(mode).arg(arg);
     }
     None => {
       cmd.arg("").arg("").arg("");
@@ -553,20 +549,19 @@ fn lifetime_from_pttl(pttl: i64) -> Lifetime {
 
 /// `text` after `rewrite`.
 fn rewritten(text: &str, rewrite: Rewrite) -> String {
-  match rewrite {
-    Rewrite::Tail { at, new, .. } => [&text[..at], &new].concat(),
-    Rewrite::Whole(whole) => whole,
-  }
+  let mut text = text.to_owned();
+  rewrite.apply(&mut text);
+  text
 }
 
 /// The script that writes a load's changes once Rust has read the entry
 /// (see `scripts::TOUCH_TAIL`).
 fn touch_cmd(keys: &EntryKeys, lock_name: &str, text: &str, rewrite: Rewrite, lifetime: Lifetime) -> Cmd {
   match rewrite {
-    Rewrite::Tail { at, old, new } if new.len() >= old.len() => {
+    Rewrite::Tail { at, new } if new.len() >= text.len() - at => {
       let (mode, arg) = lifetime_args(lifetime);
       let entry_keys = [keys.entry.as_str(), keys.lock.as_str()];
-      scripts::TOUCH_TAIL.call(&entry_keys).arg(lock_name).arg(text.len()).arg(at).arg(old).arg(new).arg(mode).arg(arg).clone()
+      scripts::TOUCH_TAIL.call(&entry_keys).arg(lock_name).arg(text.len()).arg(at).arg(&text[at..]).arg(new).arg(mode).arg(arg).clone()
     }
     rewrite => whole_cmd(keys, lock_name, text.as_bytes(), rewritten(text, rewrite).as_bytes(), lifetime),
   }
