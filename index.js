@@ -125,15 +125,10 @@ class Cache {
   locks (next) { return this.#plain('locks', next) }
   keys (next) { return this.#plain('keys', next) }
   size (next) { return this.#plain('size', next) }
-  clear (next) {
-    checkCallback(next)
-    const callId = id()
-    return this.#answer(callId, this.#native.clear(callId), next, noResult, undefined)
-  }
+  clear (next) { return this.#plain('clear', next, noResult) }
   close (next) {
-    checkCallback(next)
-    this.#closing = true
     const closed = this.#plain('close', next)
+    this.#closing = true
     this.#releaseIfDone()
     return closed
   }
@@ -186,10 +181,10 @@ class Cache {
     return this.#answer(callId, this.#native.pttl(callId, storeKey), next, single, storeKey)
   }
 
-  #plain (method, next) {
+  #plain (method, next, shape = single) {
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native[method](callId), next, single, undefined)
+    return this.#answer(callId, this.#native[method](callId), next, shape, undefined)
   }
 
   /**
@@ -242,8 +237,6 @@ class Cache {
   #releaseIfDone () {
     if (this.#closing && this.#pending === 0) this.#native.release()
   }
-
-
 }
 
 /** Whether a cache built with this `redis` option keeps its data in memory (fakeredis configs do). */

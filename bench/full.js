@@ -97,9 +97,8 @@ const IMPLEMENTATIONS = [
   {
     id: 'js',
     onRedis: true,
-    async make (redis) {
-      const { cache, close } = await createActionheroCache({ ...prefixes('js'), redis, lockName: 'bench-js' })
-      return { cache, close }
+    make (redis) {
+      return createActionheroCache({ ...prefixes('js'), redis, lockName: 'bench-js' })
     }
   },
   {
@@ -374,9 +373,10 @@ async function runMatrix (redis, probe, options, results, log) {
   const plain = await PlainRedis.connect({ ...redis, db: DB, prefix: `${ROOT}plain:` })
   try {
     // Warm every connection (and the addon's script cache) before timing.
+    const warmValue = valueOfSize(100)
     for (const { cache } of built) {
-      await measure({ concurrency: 8, seconds: 0.1, latencies: false }, operation('save', cache, valueOfSize(100)))
-      await measure({ concurrency: 8, seconds: 0.1, latencies: false }, operation('load', cache, valueOfSize(100)))
+      await measure({ concurrency: 8, seconds: 0.1, latencies: false }, operation('save', cache, warmValue))
+      await measure({ concurrency: 8, seconds: 0.1, latencies: false }, operation('load', cache, warmValue))
     }
     const inScripts = {} // by implementation, then op
     for (const size of sizes) {
@@ -422,14 +422,14 @@ async function runMatrix (redis, probe, options, results, log) {
           }
           log(`${OP_LABELS[kind]} ${rowSize ? SIZE_LABELS[size] : ''} c=${c}`)
         }
+        if (options.only) continue
         for (const [kind, test] of [['save', 'set'], ['load', 'get']]) {
-          if (options.only) continue
           const result = await redisBenchmarkCase(redis, probe, test, c, size, options.seconds)
           results.cases.push({ kind, size, concurrency: c, id: 'redis-benchmark', result })
           await fill(plain, c, value)
           results.cases.push({ kind, size, concurrency: c, id: 'plain', result: await measure({ concurrency: c, seconds: options.seconds }, operation(kind, plain, value)) })
         }
-        if (!options.only) log(`redis-benchmark and plain SET / GET ${SIZE_LABELS[size]} c=${c}`)
+        log(`redis-benchmark and plain SET / GET ${SIZE_LABELS[size]} c=${c}`)
       }
     }
   } finally {
@@ -526,7 +526,7 @@ function cell (entry) {
 }
 
 function render (options, results, meta) {
-  const { sizes, concurrency } = plan(options)
+  const { sizes, concurrency, app } = plan(options)
   const find = (list, kind, size, c, id) => list.find((e) => e.kind === kind && e.size === size && e.concurrency === c && e.id === id)
   const opsOf = (entry) => (entry && entry.result ? entry.result.opsPerSecond : NaN)
   const srvOf = (entry) => (entry && entry.result && entry.result.server ? entry.result.server.cpuMicrosPerOp : NaN)
@@ -591,7 +591,7 @@ function render (options, results, meta) {
   out()
   out('| op | c | native / JS | with the native initializer | actionhero\'s JS cache |')
   out('|---|---|---|---|---|')
-  for (const c of plan(options).app.concurrency) {
+  for (const c of app.concurrency) {
     for (const kind of ['save', 'load']) {
       const native = results.app.native && results.app.native[`${kind}:${c}`]
       const js = results.app.js && results.app.js[`${kind}:${c}`]

@@ -104,4 +104,4 @@ function short (n) {
   return Number(n.toPrecision(3)).toString()
 }
 
-module.exports = { measure, percentile, valueOfSize, format, short }
+module.exports = { measure, valueOfSize, format, short }

@@ -49,10 +49,13 @@ function checkFile (file) {
   }
 }
 
+/** A value as an error message names it. */
 function describe (value) {
   if (typeof value === 'string') return JSON.stringify(value)
   if (typeof value === 'bigint') return `${value}n`
-  return typeof value === 'function' ? 'a function' : String(value)
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
+  return String(value)
 }
 
 /**
@@ -73,4 +76,4 @@ function withCode (error, code) {
   return error
 }
 
-module.exports = { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson, MAX_MS }
+module.exports = { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson }

@@ -19,7 +19,7 @@ const single = {
   fail: (next, error) => next(error)
 }
 // push and clear: actionhero 16 calls back with the error alone; 18+ resolves true.
-const noResult = { deliver: (next) => next(null), resolve: (result) => result, fail: single.fail }
+const noResult = { deliver: (next) => next(null), resolve: single.resolve, fail: single.fail }
 // load answers the JSON array [expireTimestamp, createdAt, lastReadAt, value],
 // without the value when the entry has none (it reads as undefined).
 const loaded = {

@@ -7,6 +7,8 @@
 // ioredis option the cache cannot honour is refused with a TypeError, never
 // ignored; README's "Stores and connection options" classifies every one.
 
+const { describe } = require('./args')
+
 const NOT_SUPPORTED = 'the cache connects by TCP (host and port, a redis:// URL, Redis Cluster nodes or Sentinels); ' +
   'Unix sockets and NAT maps are not supported'
 
@@ -69,6 +71,8 @@ const CLUSTER_REFUSED = {
   resolveSrv: 'the cache finds cluster nodes by host and port, not SRV records'
 }
 
+const CLUSTER_KNOWN = new Set([...CLUSTER_ACCEPTED, ...Object.keys(CLUSTER_REFUSED), 'redisOptions', 'keyPrefix', 'scaleReads'])
+
 /** setTimeout's limit, and far more than any connection should wait. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1
 
@@ -114,12 +118,9 @@ function storeOptions (redis) {
 function clusterOptions (options) {
   if (options === undefined || options === null) return { options: {}, insecure: false }
   if (typeof options !== 'object') throw new TypeError(`options.redis: Redis.Cluster options must be an object, got ${describe(options)}`)
-  for (const [name, value] of Object.entries(options)) {
-    if (CLUSTER_REFUSED[name] && value) throw new TypeError(`options.redis: Redis.Cluster's ${name}: ${CLUSTER_REFUSED[name]}`)
-    if (!CLUSTER_ACCEPTED.includes(name) && !CLUSTER_REFUSED[name] && !['redisOptions', 'keyPrefix', 'scaleReads'].includes(name)) {
-      throw new TypeError(`options.redis: ${describe(name)} is not a Redis.Cluster option`)
-    }
-  }
+  checkNames(options, CLUSTER_KNOWN, CLUSTER_REFUSED,
+    (name) => `options.redis: ${describe(name)} is not a Redis.Cluster option`,
+    (name, why) => `options.redis: Redis.Cluster's ${name}: ${why}`)
   if (given(options.scaleReads) && options.scaleReads !== 'master') {
     throw new TypeError('options.redis: Redis.Cluster\'s scaleReads must be "master": the cache reads what it has just written')
   }
@@ -278,12 +279,19 @@ function insecureFragment (url) {
   throw new TypeError(`options.redis: only #insecure may end a rediss:// URL, got ${describe(url)}`)
 }
 
+/** A TypeError for a name that is not an option (`known`), or for one set that `refused` says why not. */
+function checkNames (options, known, refused, notAnOption, refusal) {
+  for (const name of Object.keys(options)) {
+    if (!known.has(name)) throw new TypeError(notAnOption(name))
+    if (refused[name] && options[name]) throw new TypeError(refusal(name, refused[name]))
+  }
+}
+
 /** The Rust store's options from merged ioredis options. */
 function redisStore ({ options, insecure }, { connectTimeoutMS, commandTimeoutMS }) {
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw new TypeError(`options.redis: ${describe(name)} is not an ioredis option`)
-    if (REFUSED[name] && options[name]) throw new TypeError(`options.redis.${name}: ${REFUSED[name]}`)
-  }
+  checkNames(options, KNOWN, REFUSED,
+    (name) => `options.redis: ${describe(name)} is not an ioredis option`,
+    (name, why) => `options.redis.${name}: ${why}`)
   const tls = tlsMode(options.tls)
   return {
     ...sentinel(options),
@@ -400,11 +408,4 @@ function isFakeredis (konstructor) {
   return /fakeredis/i.test(konstructor.name)
 }
 
-function describe (value) {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'function') return 'a function'
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
-  return String(value)
-}
-
-module.exports = { storeOptions, NOT_SUPPORTED, HONOURED, ACCEPTED, REFUSED, CLUSTER_ACCEPTED, CLUSTER_REFUSED }
+module.exports = { storeOptions }
