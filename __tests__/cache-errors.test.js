@@ -5,18 +5,13 @@
 // what a throwing callback does.
 
 const fs = require('fs')
-const os = require('os')
-const path = require('path')
 const { types } = require('util')
-const { viaCallback, expectCacheError, rejectionOf, harness, sleep, redisHarness, runInChild } = require('./support/harness')
+const { viaCallback, expectCacheError, rejectionOf, harness, sleep, redisHarness, runInChild, tempFiles } = require('./support/harness')
 const { stores, cleanupRedis } = require('./support/stores')
 
 afterAll(() => cleanupRedis())
 
-const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-errors-'))
-afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }))
-let fileCount = 0
-const tmpFile = (name) => path.join(tmpDir, `${++fileCount}-${name}.json`)
+const tmpFile = tempFiles('cache-errors')
 
 const BAD_KEYS = [['an empty string', ''], ['undefined', undefined], ['null', null], ['a number', 42], ['an object', { key: 'k' }], ['an array', ['k']], ['a boolean', true]]
 const BAD_TIMES = [['a word', 'soon'], ['a numeric string', '100'], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity], ['an object', {}], ['true', true]]

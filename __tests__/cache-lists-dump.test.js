@@ -4,18 +4,13 @@
 // dump files (dumpWrite / dumpRead).
 
 const fs = require('fs')
-const os = require('os')
-const path = require('path')
-const { viaCallback, expectCacheError, rejectionOf, harness, sleepUntil, redisHarness } = require('./support/harness')
+const { viaCallback, expectCacheError, rejectionOf, harness, sleepUntil, redisHarness, tempFiles } = require('./support/harness')
 const { stores, cleanupRedis } = require('./support/stores')
 
 
 afterAll(() => cleanupRedis())
 
-const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-lists-dump-'))
-afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }))
-let fileCount = 0
-const tmpFile = (name) => path.join(tmpDir, `${++fileCount}-${name}.json`)
+const tmpFile = tempFiles('cache-lists-dump')
 
 const sorted = (array) => [...array].sort()
 

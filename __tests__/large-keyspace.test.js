@@ -5,9 +5,7 @@
 // steps and several MGET and DEL batches (500 keys each in src/store/redis.rs).
 
 const fs = require('fs')
-const os = require('os')
-const path = require('path')
-const { viaCallback, expectCacheError, rejectionOf, harness, redisHarness } = require('./support/harness')
+const { viaCallback, expectCacheError, rejectionOf, harness, redisHarness, tempFiles } = require('./support/harness')
 const { stores, cleanupRedis } = require('./support/stores')
 
 const ENTRIES = 5000
@@ -17,10 +15,7 @@ const GUARD_MS = 20000 // only turns a lost callback into a failure; not a speed
 
 afterAll(() => cleanupRedis())
 
-const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'large-keyspace-'))
-afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }))
-let fileCount = 0
-const tmpFile = (name) => path.join(tmpDir, `${++fileCount}-${name}.json`)
+const tmpFile = tempFiles('large-keyspace')
 
 const sorted = (array) => [...array].sort()
 const entryKey = (n) => `entry-${n}`

@@ -13,7 +13,8 @@ const path = require('path')
 const calculateSlot = require('cluster-key-slot')
 
 const { Cache } = require('..')
-const { startCluster, ask } = require('./support/topology')
+const { startCluster, ask, waitUntil } = require('./support/topology')
+const { sleep } = require('./support/harness')
 const { raceForTheLock } = require('./support/contenders')
 const { startLoad, loadKeys } = require('./support/load')
 const { prefixes, RUN } = require('./support/stores')
@@ -21,7 +22,6 @@ const { prefixes, RUN } = require('./support/stores')
 // Short, so that a call caught in a failover or a stuck cluster connection
 // (see README) gives up soon and the load goes on: 2 s a call.
 const SHORT_TIMEOUTS = { connectTimeoutMS: 1000, commandTimeoutMS: 1000 }
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 let cluster // three masters
 let replicated // three masters, one replica each
@@ -157,11 +157,10 @@ describe('three masters with a replica each', () => {
     const killedAt = Date.now()
     replicated.kill(victim.port)
     // Until a replica holds the victim's slots, and every worker has saved again.
-    for (;;) {
-      const masters = await replicated.masters().catch(() => [])
-      if (masters.length === 3 && !masters.some(({ port }) => port === victim.port)) break
-      await sleep(50)
-    }
+    await waitUntil('a replica to hold the victim\'s slots', async () => {
+      const masters = await replicated.masters()
+      return masters.length === 3 && !masters.some(({ port }) => port === victim.port)
+    })
     const promotedAfter = Date.now() - killedAt
     await load.recovered(killedAt)
     await sleep(300)

@@ -12,8 +12,7 @@ const { Cache } = require('..')
 const { startSentinels, ask } = require('./support/topology')
 const { startLoad, loadKeys } = require('./support/load')
 const { prefixes, RUN } = require('./support/stores')
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const { sleep } = require('./support/harness')
 
 let topology
 const caches = []

@@ -236,10 +236,6 @@ function classifyTime (value, { optional = true, falseMeansNone = false } = {}) 
   return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= TIME_LIMIT ? VALID : INVALID
 }
 
-function classifyCallback (callback) {
-  return typeof callback === 'function' ? VALID : INVALID
-}
-
 /** Any refused argument makes the call throw; otherwise it must not throw. */
 function combine (classes) {
   if (classes.includes(INVALID)) return INVALID
@@ -260,12 +256,10 @@ module.exports = {
   PLANTS,
   LOCK_PLANTS,
   OMIT,
-  TIME_LIMIT,
   VALID,
   INVALID,
   EITHER,
   classifyKey,
   classifyTime,
-  classifyCallback,
   combine
 }

@@ -3,6 +3,8 @@
 // What the behaviour suites (cache-*.test.js) share: building caches that
 // are closed after each test, waiting for callbacks, checking errors.
 
+const fs = require('fs')
+const os = require('os')
 const path = require('path')
 const { spawnSync } = require('child_process')
 const Redis = require('ioredis')
@@ -60,6 +62,27 @@ async function expectLoadRejects (cache, key, message, code) {
  * with the same tag share data), closed after each test; `tag()` gives a
  * fresh tag.
  */
+/**
+ * Paths of files in a directory of the test file's own, removed after all
+ * its tests: `tmpFile(name)` names a new one each time.
+ */
+function tempFiles (label) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${label}-`))
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+  let count = 0
+  return (name) => path.join(dir, `${++count}-${name}.json`)
+}
+
+/** A plain load of `key` ends its lifetime exactly at its expireTimestamp; `pttl()` reads what is left. */
+async function expectLoadEndsLifetime (cache, key, pttl) {
+  const before = Date.now()
+  const { expireTimestamp } = await cache.load(key)
+  const left = await pttl()
+  const after = Date.now()
+  expect(left).toBeLessThanOrEqual(expireTimestamp - before)
+  expect(left).toBeGreaterThanOrEqual(expireTimestamp - after - 1)
+}
+
 function harness (store, file) {
   let caches = []
   let count = 0
@@ -105,4 +128,4 @@ function runInChild (options, body) {
   return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 })
 }
 
-module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, harness, redisHarness, runInChild }
+module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, tempFiles, expectLoadEndsLifetime, harness, redisHarness, runInChild }

@@ -42,4 +42,4 @@ async function cleanupRedis (db = REDIS.db) {
   }
 }
 
-module.exports = { stores, prefixes, cleanupRedis, RUN, REDIS, CLUSTER, SENTINELS }
+module.exports = { stores, prefixes, cleanupRedis, RUN, REDIS }

@@ -179,4 +179,4 @@ async function startSentinels ({ name = 'mymaster' } = {}) {
   }
 }
 
-module.exports = { startCluster, startSentinels, ask, waitUntil, HOST }
+module.exports = { startCluster, startSentinels, ask, waitUntil }
