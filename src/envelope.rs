@@ -14,6 +14,12 @@ pub fn now_ms() -> f64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
 }
 
+/// Now as a Unix time in ms with its fraction: a deadline set from an
+/// `expireTimestamp` then falls on the first instant of that millisecond.
+pub fn exact_now_ms() -> f64 {
+  SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// A time in ms as a Duration; negative times are zero, times past what a
 /// Duration holds are its largest.
 pub fn duration_ms(ms: f64) -> Duration {
@@ -32,7 +38,8 @@ pub enum Lifetime {
   Forever,
   /// `EXPIRE secs`.
   Secs(u64),
-  /// Until this Unix time in ms (`PEXPIREAT`).
+  /// Until this Unix time in ms, which is already past its end (as the
+  /// entry's `expireTimestamp` is, see [`Envelope::is_expired`]).
   Until(f64),
   /// `EXPIRE` with zero or less: the key is deleted at once.
   Gone,
@@ -159,8 +166,12 @@ impl<'a> Envelope<'a> {
     self.value.map(RawValue::get)
   }
 
+  /// Expired from the millisecond of its `expireTimestamp` on. (actionhero
+  /// reads that millisecond as live, but has deleted an entry by then, when a
+  /// plain read re-set its lifetime to whole seconds; its own tests count on
+  /// it being gone, and here it is gone from that millisecond too.)
   pub fn is_expired(&self, now: f64) -> bool {
-    self.expire_timestamp.is_some_and(|at| at < now)
+    self.expire_timestamp.is_some_and(|at| at <= now)
   }
 
   /// The entry `text` (this envelope's source) after a read: as actionhero
@@ -276,8 +287,8 @@ mod tests {
   fn a_missing_value_reads_as_undefined_and_garbage_is_rejected() {
     let envelope = Envelope::parse(r#"{"expireTimestamp":10,"createdAt":1,"readAt":null}"#).unwrap();
     assert_eq!(envelope.value_json(), None);
-    assert!(envelope.is_expired(11.0));
-    assert!(!envelope.is_expired(10.0));
+    assert!(envelope.is_expired(10.0));
+    assert!(!envelope.is_expired(9.0));
     assert!(Envelope::parse("not json").is_none());
     assert!(Envelope::parse("[1]").is_none());
     // Out of f64's range: not an envelope this cache can keep a clock for.

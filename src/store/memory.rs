@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 
 use super::{lock, DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
-use crate::envelope::{duration_ms, now_ms, Envelope, Lifetime};
+use crate::envelope::{duration_ms, exact_now_ms, Envelope, Lifetime};
 use crate::error::CacheError;
 
 /// How often dead keys are swept out, as Redis's active expiry does.
@@ -225,7 +225,7 @@ fn deadline(now: Instant, lifetime: Lifetime) -> Option<Option<Instant>> {
     Lifetime::Secs(secs) => after(Duration::from_secs(secs)),
     Lifetime::Gone => None,
     Lifetime::Until(at) => {
-      let left_ms = at - now_ms();
+      let left_ms = at - exact_now_ms();
       (left_ms > 0.0).then(|| after(duration_ms(left_ms)))?
     }
   }

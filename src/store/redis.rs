@@ -21,7 +21,7 @@ use redis::{
 };
 
 use super::connection::{Connection, Failure, Link, Servers, Timeouts};
-use super::scripts::{self, lifetime_args};
+use super::scripts::{self, last_kept_ms, lifetime_args};
 use super::{lock, DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
 use crate::envelope::{js_number, now_ms, Envelope, Lifetime, Rewrite, Touched, MAX_MS};
 use crate::error::CacheError;
@@ -538,11 +538,12 @@ impl TailWritten {
   }
 }
 
-/// The lifetime a PTTL read says a key has (counted from now: a little
+/// The lifetime a PTTL read says a key has: kept through the ms `pttl`
+/// after the read, so gone from the one after (counted from now: a little
 /// later never ends it early).
 fn lifetime_from_pttl(pttl: i64) -> Lifetime {
   match pttl {
-    pttl if pttl >= 0 => Lifetime::Until(now_ms() + pttl as f64),
+    pttl if pttl >= 0 => Lifetime::Until(now_ms() + pttl as f64 + 1.0),
     _ => Lifetime::Forever,
   }
 }
@@ -582,9 +583,8 @@ fn restore_cmd(key: &str, entry: &DumpedEntry) -> Cmd {
     Lifetime::Secs(secs) => {
       set.arg("EX").arg(secs);
     }
-    // PXAT takes whole ms; rounding up never ends an entry early.
     Lifetime::Until(at) => {
-      set.arg("PXAT").arg(at.ceil() as i64);
+      set.arg("PXAT").arg(last_kept_ms(at));
     }
     Lifetime::Gone => return redis::cmd("DEL").arg(key).clone(),
   }

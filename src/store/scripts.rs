@@ -59,13 +59,19 @@ pub fn load_all() -> impl Iterator<Item = Cmd> {
   [&SAVE, &TOUCH, &TOUCH_TAIL, &TOUCH_WHOLE, &DESTROY, &LOCK, &UNLOCK].into_iter().map(|script| script.load())
 }
 
+/// The whole ms to give PEXPIREAT (or PXAT) for a key to live until `at`:
+/// Redis keeps a key through that ms, so the one before `at`'s (rounded
+/// up); the key is gone from `at` on, as the memory store's is.
+pub fn last_kept_ms(at: f64) -> i64 {
+  at.ceil() as i64 - 1
+}
+
 /// A lifetime as a script's two arguments.
 pub fn lifetime_args(lifetime: Lifetime) -> (&'static str, String) {
   match lifetime {
     Lifetime::Forever => ("forever", String::new()),
     Lifetime::Secs(secs) => ("secs", secs.to_string()),
-    // PEXPIREAT takes whole ms; rounding up never ends an entry early.
-    Lifetime::Until(at) => ("until", (at.ceil() as i64).to_string()),
+    Lifetime::Until(at) => ("until", last_kept_ms(at).to_string()),
     Lifetime::Gone => ("gone", String::new()),
   }
 }
@@ -124,7 +130,7 @@ local mode, arg = 'forever', ''
 if expire_at and ARGV[4] ~= '' then
   expire, mode, arg = ARGV[4], ARGV[5], ARGV[6]
 elseif expire_at and expire_at - now <= tonumber(ARGV[7]) then
-  mode, arg = 'until', string.format('%.0f', math.ceil(expire_at))
+  mode, arg = 'until', string.format('%.0f', math.ceil(expire_at) - 1)
 end
 local tail = '"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[3] .. '}'
 local old_tail = string.sub(window, at)
