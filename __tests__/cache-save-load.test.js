@@ -272,6 +272,23 @@ describe('the envelope as Redis holds it', () => {
     expect(pttl).toBeGreaterThan(1000)
     expect(pttl).toBeLessThanOrEqual(2000)
   })
+
+  // The touch script's own write is the one Rust would make, so no second
+  // script puts it right (commandstats counts the scripts Redis ran).
+  test('a load of a standard envelope is written by the one script sent with its read', async () => {
+    const cache = make(tag())
+    const scriptsRun = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.info('commandstats'))[1])
+    await cache.save('expiring', { a: 1 }, 60000)
+    await cache.save('forever', 'x')
+    await cache.save('fraction', 'y', 1500.5)
+    const before = await scriptsRun()
+    await cache.load('expiring')
+    await cache.load('expiring', { expireTimeMS: 30000 })
+    await cache.load('forever')
+    await cache.load('fraction')
+    expect(await scriptsRun() - before).toBe(4)
+    expect(JSON.parse(await redis.get(cache.cachePrefix + 'fraction')).readAt).toEqual(expect.any(Number))
+  })
 })
 
 describe('an envelope not in JSON.stringify\'s form (Redis)', () => {
