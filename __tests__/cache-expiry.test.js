@@ -176,4 +176,21 @@ describe('expiry as Redis holds it', () => {
     // not at the ceil(4500 / 1000) = 5 s the load above gave it.
     await expectLoadEndsLifetime(cache, 'expiring', () => redis.pttl(cache.cachePrefix + 'expiring'))
   })
+
+  // The touch script, sent before Rust has seen the entry, must judge
+  // expiry as Rust does: read in that very millisecond it once took the
+  // entry for live and ended its lifetime, while the load answered Object
+  // Expired (a failed call that changed something).
+  test('an entry read in the millisecond of its expireTimestamp answers Object Expired and stays as it was', async () => {
+    const cache = make(tag())
+    const key = cache.cachePrefix + 'now'
+    // Twenty tries, so that some loads fall in the very millisecond the entry was planted in.
+    for (let i = 0; i < 20; i++) {
+      const expireTimestamp = Date.now()
+      const text = JSON.stringify({ value: i, expireTimestamp, createdAt: expireTimestamp - 1000, readAt: null })
+      await redis.set(key, text, 'EX', 10)
+      await expectLoadError(cache, 'now', 'Object Expired', 'OBJECT_EXPIRED')
+      expect(await redis.get(key)).toBe(text)
+    }
+  })
 })

@@ -137,7 +137,8 @@ local expire, created, read = sub(window, at + 18, created_at - 1), sub(window, 
 local expire_at = tonumber(expire)
 if (expire ~= 'null' and not expire_at) or (created ~= 'null' and not tonumber(created)) or (read ~= 'null' and not tonumber(read)) then return false end
 local now = tonumber(ARGV[2])
-if expire_at and expire_at < now then return false end
+-- Expired from the ms of its expireTimestamp on, as Rust judges it.
+if expire_at and expire_at <= now then return false end
 local mode, arg = 'forever', ''
 if expire_at and ARGV[4] ~= '' then
   expire, mode, arg = ARGV[4], ARGV[5], ARGV[6]
