@@ -32,6 +32,8 @@ const { Cache } = require('..')
 const { measure, valueOfSize, format, short } = require('./measure')
 const { MapCache } = require('./map-cache')
 const { PlainRedis } = require('./plain-redis')
+const { measureLimits } = require('./limits')
+const { renderTargets } = require('./targets')
 const { createActionheroCache } = require('../__tests__/support/actionhero-js-cache')
 const { startRedis, freePort, accepts } = require('../__tests__/support/redis-server')
 const { startCluster } = require('../__tests__/support/topology')
@@ -167,19 +169,31 @@ async function serverSample (client) {
   const text = await client.info('cpu', 'commandstats')
   const field = (name) => Number((new RegExp(`^${name}:([\\d.]+)`, 'm').exec(text) || [])[1])
   const commands = {}
-  for (const [, name, calls] of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) commands[name] = Number(calls)
-  return { cpuSeconds: field('used_cpu_sys') + field('used_cpu_user'), commands }
+  const usec = {}
+  for (const [, name, calls, micros] of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    commands[name] = Number(calls)
+    usec[name] = Number(micros)
+  }
+  return { cpuSeconds: field('used_cpu_sys') + field('used_cpu_user'), commands, usec }
 }
 
-/** Server CPU µs and each command's count per operation; the bench's own INFO left out. */
+/**
+ * Server CPU µs and each command's count per operation, and each command's
+ * own time per call (commandstats' usec: a script's includes the commands
+ * it runs); the bench's own INFO left out.
+ */
 function serverDelta (before, after, ops) {
   const commands = {}
+  const usecPerCall = {}
   for (const [name, calls] of Object.entries(after.commands)) {
     if (name === 'info') continue
     const delta = calls - (before.commands[name] || 0)
-    if (delta > 0) commands[name] = delta / ops
+    if (delta > 0) {
+      commands[name] = delta / ops
+      usecPerCall[name] = (after.usec[name] - (before.usec[name] || 0)) / delta
+    }
   }
-  return { cpuMicrosPerOp: (after.cpuSeconds - before.cpuSeconds) * 1e6 / ops, commands }
+  return { cpuMicrosPerOp: (after.cpuSeconds - before.cpuSeconds) * 1e6 / ops, commands, usecPerCall }
 }
 
 /**
@@ -304,7 +318,7 @@ function runChild (job, env = {}, nodeArgs = []) {
  * __tests__/actionhero-app.test.js does) on database 15, with or without
  * the native initializer, and times api.cache.save and load.
  */
-async function appChild ({ native, seconds, concurrency, root }) {
+async function appChild ({ native, seconds, concurrency, root, redis }) {
   const ActionHero = require('actionhero')
   const server = new ActionHero()
   const general = {
@@ -320,12 +334,17 @@ async function appChild ({ native, seconds, concurrency, root }) {
   if ((api.cache instanceof Cache) !== native) throw new Error(`api.cache is ${native ? 'not ' : ''}the native cache`)
   const value = valueOfSize(100)
   const results = {}
+  const probe = new Redis(redis)
   for (const c of concurrency) {
     await fill(api.cache, c, value)
     for (const kind of ['save', 'load']) {
-      results[`${kind}:${c}`] = await measure({ concurrency: c, seconds }, operation(kind, api.cache, value))
+      const before = await serverSample(probe)
+      const result = await measure({ concurrency: c, seconds }, operation(kind, api.cache, value))
+      result.server = serverDelta(before, await serverSample(probe), result.ops)
+      results[`${kind}:${c}`] = result
     }
   }
+  probe.disconnect()
   await new Promise((resolve, reject) => server.stop((error) => (error ? reject(error) : resolve())))
   return results
 }
@@ -427,7 +446,11 @@ async function runMatrix (redis, probe, options, results, log) {
           const result = await redisBenchmarkCase(redis, probe, test, c, size, options.seconds)
           results.cases.push({ kind, size, concurrency: c, id: 'redis-benchmark', result })
           await fill(plain, c, value)
-          results.cases.push({ kind, size, concurrency: c, id: 'plain', result: await measure({ concurrency: c, seconds: options.seconds }, operation(kind, plain, value)) })
+          const before = await serverSample(probe)
+          const plainResult = await measure({ concurrency: c, seconds: options.seconds }, operation(kind, plain, value))
+          plainResult.server = serverDelta(before, await serverSample(probe), plainResult.ops)
+          plainResult.top = plainResult.server.commands
+          results.cases.push({ kind, size, concurrency: c, id: 'plain', result: plainResult })
         }
         log(`redis-benchmark and plain SET / GET ${SIZE_LABELS[size]} c=${c}`)
       }
@@ -480,7 +503,7 @@ async function runApps (redis, probe, options, results, log) {
   for (const native of [true, false]) {
     await probe.flushdb()
     try {
-      results.app[native ? 'native' : 'js'] = await runChild({ kind: 'app', native, seconds: options.seconds, concurrency, root: ROOT }, env)
+      results.app[native ? 'native' : 'js'] = await runChild({ kind: 'app', native, seconds: options.seconds, concurrency, root: ROOT, redis }, env)
     } finally {
       await probe.flushdb()
     }
@@ -541,6 +564,7 @@ function render (options, results, meta) {
   out(`- Node ${process.version}; Redis ${meta.redisVersion}, ${meta.redisWhere}, database ${DB}`)
   out(`- addon: ${meta.binary}; checkout at commit ${meta.commit}; actionhero ${require('actionhero/package.json').version}, ioredis ${require('ioredis/package.json').version}`)
   out()
+  if (!options.only) lines.push(...renderTargets(results, results.limits))
   out('## Operations')
   out()
   out('Each cell: operations per second · p50 / p99 latency (µs, per call from hrtime) · Redis server CPU per op (INFO cpu delta / ops) · ' +
@@ -587,7 +611,8 @@ function render (options, results, meta) {
   out('## Inside an actionhero 16 app')
   out()
   out('The example app (examples/actionhero-app) booted in a child process on database 15 (flushed before and after), ' +
-    'with its native initializer and without it (actionhero\'s own JS cache); `api.cache.save` / `load`, 100 B values.')
+    'with its native initializer and without it (actionhero\'s own JS cache); `api.cache.save` / `load`, 100 B values. ' +
+    'Cells as above; cli is the app process\'s CPU (every thread), srv all of Redis\'s (the app\'s own clients included).')
   out()
   out('| op | c | native / JS | with the native initializer | actionhero\'s JS cache |')
   out('|---|---|---|---|---|')
@@ -595,7 +620,7 @@ function render (options, results, meta) {
     for (const kind of ['save', 'load']) {
       const native = results.app.native && results.app.native[`${kind}:${c}`]
       const js = results.app.js && results.app.js[`${kind}:${c}`]
-      const appCell = (r) => (r ? `${format(r.opsPerSecond)}/s · ${short(r.p50)} / ${short(r.p99)} µs` : '')
+      const appCell = (r) => (r ? cell({ result: r }) : '')
       out(`| ${kind} | ${c} | **${ratio(native && native.opsPerSecond, js && js.opsPerSecond)}** | ${appCell(native)} | ${appCell(js)} |`)
     }
   }
@@ -658,6 +683,8 @@ async function main () {
     redisVersion = /redis_version:(\S+)/.exec(await probe.info('server'))[1]
     await runMatrix(redis, probe, options, results, log)
     if (!options.only) {
+      results.limits = await measureLimits(plan(options).sizes)
+      log('limits of the in-memory store')
       await runRelay(redis, options, results, log)
       await runApps(redis, probe, options, results, log)
       await runGrowth(redis, options, results, log)

@@ -1,0 +1,78 @@
+'use strict'
+
+// Probes run beside the operations table, in the same process and run: the
+// fixed costs that bound what the in-memory store can reach against a
+// plain-JS Map (bench/RESULTS.md, "Targets").
+
+const { openCache } = require('../lib/native')
+const { Cache } = require('..')
+const { MapCache } = require('./map-cache')
+const { valueOfSize } = require('./measure')
+
+const KEYS = Array.from({ length: 64 }, (_, i) => `w${i}`)
+
+/** The fastest of `rounds` timings of `loop(n)`, in ns per iteration. */
+function nsPerIteration (n, loop, rounds = 5) {
+  let best = Infinity
+  for (let round = 0; round < rounds; round++) {
+    const started = process.hrtime.bigint()
+    loop(n)
+    best = Math.min(best, Number(process.hrtime.bigint() - started) / n)
+  }
+  return best
+}
+
+/** Lets the callbacks the timed loops queued run, untimed. */
+const drainTicks = () => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * crossingNs: one call into the addon that does nothing (`flush` with no
+ * call queued): what any native method costs before its own work.
+ * lockCallsNs: a lock and an unlock called back to back, their callbacks
+ * left queued (both queue two process.nextTick), for the addon's in-memory
+ * store and the Map: the calling side of a lock+unlock op, without the ticks
+ * and the benchmark loop that both pay alike.
+ * copyOutUs: by value size, copying the value's JSON text out of V8 as UTF-8
+ * into a buffer of its own (TextEncoder.encodeInto, the same V8 call N-API's
+ * napi_get_value_string_utf8 makes), which storing it natively needs and a
+ * Map does not.
+ */
+async function measureLimits (sizes) {
+  const caller = { cachePrefix: 'limits:', lockPrefix: 'limits:lock:', lockName: 'limits', lockDuration: 10000, lockRetry: 100 }
+  const native = openCache({ store: { memory: `limits-${process.pid}` }, caller }, () => {})
+  const crossingNs = nsPerIteration(2e6, (n) => { for (let i = 0; i < n; i++) native.flush() })
+  native.close(0)
+  native.release()
+
+  const noop = () => {}
+  const lockCallsNs = {}
+  const memory = new Cache({ redis: { fake: true, name: `limits-${process.pid}` }, lockName: 'limits' })
+  for (const [id, cache] of [['memory', memory], ['map', new MapCache('limits')]]) {
+    lockCallsNs[id] = Infinity
+    for (let round = 0; round < 200; round++) {
+      // Short rounds, so that the queued callbacks stay few.
+      lockCallsNs[id] = Math.min(lockCallsNs[id], nsPerIteration(1000, (n) => {
+        for (let i = 0; i < n; i++) {
+          const key = KEYS[i & 63]
+          cache.lock(key, 10000, noop)
+          cache.unlock(key, noop)
+        }
+      }, 1))
+      await drainTicks()
+    }
+  }
+  await memory.close()
+
+  const encoder = new TextEncoder()
+  const copyOutUs = {}
+  for (const size of sizes) {
+    const json = JSON.stringify(valueOfSize(size))
+    const target = new Uint8Array(json.length * 3)
+    copyOutUs[size] = nsPerIteration(Math.max(200, Math.round(2e7 / size)), (n) => {
+      for (let i = 0; i < n; i++) encoder.encodeInto(json, target)
+    }) / 1000
+  }
+  return { crossingNs, lockCallsNs, copyOutUs }
+}
+
+module.exports = { measureLimits }
