@@ -41,7 +41,8 @@ pub enum Connection {
   /// Made on the first call (the constructor sends nothing); redis-rs's
   /// cluster client follows MOVED and ASK, and finds the new master after a
   /// failover by itself.
-  Cluster { client: ClusterClient, current: Current<ClusterConnection> },
+  /// (The client boxed: it is several times the size of the other variants.)
+  Cluster { client: Box<ClusterClient>, current: Current<ClusterConnection> },
   Sentinel(Arc<SentinelMaster>),
 }
 
@@ -97,7 +98,7 @@ impl Connection {
           .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
           .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS)
           .build()?;
-        Connection::Cluster { client, current: Current::default() }
+        Connection::Cluster { client: Box::new(client), current: Current::default() }
       }
       Servers::Sentinel { client, sentinels, name } => Connection::Sentinel(Arc::new(SentinelMaster {
         client: tokio::sync::Mutex::new(client),
@@ -134,10 +135,10 @@ impl Connection {
   /// it then never answers again.
   pub fn failed(&self, link: &Link, failure: Failure) {
     match (self, link, failure) {
-      (Connection::Sentinel(sentinel), Link::Master(_, made), failure) => {
-        if matches!(failure, Failure::Deadline) || matches!(failure, Failure::Redis(error) if master_may_have_moved(error)) {
-          sentinel.master.retire(*made);
-        }
+      (Connection::Sentinel(sentinel), Link::Master(_, made), failure)
+        if matches!(failure, Failure::Deadline) || matches!(failure, Failure::Redis(error) if master_may_have_moved(error)) =>
+      {
+        sentinel.master.retire(*made)
       }
       (Connection::Cluster { current, .. }, Link::Cluster(_, made), Failure::Deadline) => current.retire(*made),
       _ => {}
