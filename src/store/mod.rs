@@ -24,6 +24,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The Redis keys of one cache entry: the entry itself and its lock.
+#[derive(Clone)]
 pub struct EntryKeys {
   pub entry: String,
   pub lock: String,

@@ -193,8 +193,13 @@ impl RedisStore {
     }
   }
 
-  fn entry_keys(&self, keys: &EntryKeys) -> EntryKeys {
-    EntryKeys { entry: self.key(&keys.entry).into_owned(), lock: self.key(&keys.lock).into_owned() }
+  /// An entry's keys as `key` sends them; the same keys without a keyPrefix.
+  fn entry_keys<'a>(&self, keys: &'a EntryKeys) -> Cow<'a, EntryKeys> {
+    if self.key_prefix.is_empty() {
+      Cow::Borrowed(keys)
+    } else {
+      Cow::Owned(EntryKeys { entry: self.key(&keys.entry).into_owned(), lock: self.key(&keys.lock).into_owned() })
+    }
   }
 
   fn connection(&self) -> StoreResult<Arc<Connection>> {
