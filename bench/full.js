@@ -335,6 +335,9 @@ async function appChild ({ native, seconds, concurrency, root, redis }) {
   const value = valueOfSize(100)
   const results = {}
   const probe = new Redis(redis)
+  // A fresh process: both paths warmed (JIT, connections) before timing.
+  await fill(api.cache, 8, value)
+  for (const kind of ['save', 'load']) await measure({ concurrency: 8, seconds: 0.2, latencies: false }, operation(kind, api.cache, value))
   for (const c of concurrency) {
     await fill(api.cache, c, value)
     for (const kind of ['save', 'load']) {
@@ -384,6 +387,32 @@ async function scanDelete (client, pattern) {
   } while (cursor !== '0')
 }
 
+/** Short rounds per case, each implementation in turn; the median round counts. */
+const ROUNDS = 3
+
+/** The round with the median calls per second. */
+function median (rounds) {
+  return [...rounds].sort((a, b) => a.opsPerSecond - b.opsPerSecond)[Math.floor(rounds.length / 2)]
+}
+
+/**
+ * One timed round of `kind` on `cache`; on Redis, with the server's CPU and
+ * top-level commands per op (a mix's scripts blended by what it did).
+ */
+async function measureCase (probe, implementation, scripts, kind, cache, value, concurrency, seconds) {
+  const tally = { save: 0, load: 0 }
+  const before = implementation.onRedis && await serverSample(probe)
+  const result = await measure({ concurrency, seconds }, operation(kind, cache, value, tally))
+  if (implementation.onRedis) {
+    result.server = serverDelta(before, await serverSample(probe), result.ops)
+    const ownScripts = kind === 'mix'
+      ? blend([[scripts.save, tally.save / (tally.save + tally.load)], [scripts.load, tally.load / (tally.save + tally.load)]])
+      : scripts[kind]
+    result.top = topLevel(result.server.commands, ownScripts)
+  }
+  return result
+}
+
 async function runMatrix (redis, probe, options, results, log) {
   const { sizes, concurrency } = plan(options)
   const built = []
@@ -414,29 +443,32 @@ async function runMatrix (redis, probe, options, results, log) {
 
       for (const c of concurrency) {
         for (const { cache } of built) await fill(cache, c, value)
-        // Op by op, every implementation in turn: what they are compared
-        // with ran seconds before, under the same load from the machine.
+        // Op by op, every implementation in turn, in ROUNDS short rounds:
+        // what they are compared with ran moments before, under the same
+        // load from the machine, and each keeps its median round, so that a
+        // moment of other work on the machine does not decide a ratio.
         for (const kind of OPS) {
           if (kind === 'lock' && size !== sizes[0]) continue // the value plays no part
           const rowSize = kind === 'lock' ? null : size
-          for (const { implementation, cache } of built) {
-            const tally = { save: 0, load: 0 }
-            const op = operation(kind, cache, value, tally)
-            try {
-              const before = implementation.onRedis && await serverSample(probe)
-              const result = await measure({ concurrency: c, seconds: options.seconds }, op)
-              if (implementation.onRedis) {
-                result.server = serverDelta(before, await serverSample(probe), result.ops)
-                const scripts = inScripts[implementation.id]
-                const ownScripts = kind === 'mix'
-                  ? blend([[scripts.save, tally.save / (tally.save + tally.load)], [scripts.load, tally.load / (tally.save + tally.load)]])
-                  : scripts[kind]
-                result.top = topLevel(result.server.commands, ownScripts)
+          const rounds = built.map(() => [])
+          const failed = built.map(() => null)
+          for (let round = 0; round < ROUNDS; round++) {
+            for (const [i, { implementation, cache }] of built.entries()) {
+              if (failed[i]) continue
+              try {
+                rounds[i].push(await measureCase(probe, implementation, inScripts[implementation.id], kind, cache, value, c, options.seconds / ROUNDS))
+              } catch (error) {
+                failed[i] = error
               }
-              results.cases.push({ kind, size: rowSize, concurrency: c, id: implementation.id, result })
-            } catch (error) {
-              results.cases.push({ kind, size: rowSize, concurrency: c, id: implementation.id, error: error.message })
+            }
+          }
+          for (const [i, { implementation }] of built.entries()) {
+            const entry = { kind, size: rowSize, concurrency: c, id: implementation.id }
+            if (failed[i]) {
+              results.cases.push({ ...entry, error: failed[i].message })
               results.failures++
+            } else {
+              results.cases.push({ ...entry, result: median(rounds[i]) })
             }
           }
           log(`${OP_LABELS[kind]} ${rowSize ? SIZE_LABELS[size] : ''} c=${c}`)
@@ -500,14 +532,21 @@ async function runApps (redis, probe, options, results, log) {
     REDIS_DB: String(DB),
     REDIS_PASSWORD: ''
   }
-  for (const native of [true, false]) {
-    await probe.flushdb()
-    try {
-      results.app[native ? 'native' : 'js'] = await runChild({ kind: 'app', native, seconds: options.seconds, concurrency, root: ROOT, redis }, env)
-    } finally {
+  // As the operations: the two apps in turn, ROUNDS times, each case's median round.
+  const rounds = { native: [], js: [] }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const native of [true, false]) {
       await probe.flushdb()
+      try {
+        rounds[native ? 'native' : 'js'].push(await runChild({ kind: 'app', native, seconds: options.seconds / ROUNDS, concurrency, root: ROOT, redis }, env))
+      } finally {
+        await probe.flushdb()
+      }
+      log(`actionhero app, ${native ? 'native initializer' : 'JS cache'}, round ${round + 1} of ${ROUNDS}`)
     }
-    log(`actionhero app, ${native ? 'native initializer' : 'JS cache'}`)
+  }
+  for (const [id, runs] of Object.entries(rounds)) {
+    results.app[id] = Object.fromEntries(Object.keys(runs[0]).map((key) => [key, median(runs.map((run) => run[key]))]))
   }
 }
 
@@ -570,6 +609,7 @@ function render (options, results, meta) {
   out('Each cell: operations per second · p50 / p99 latency (µs, per call from hrtime) · Redis server CPU per op (INFO cpu delta / ops) · ' +
     'this process\'s CPU per op (every thread) · top-level commands per op (INFO commandstats delta, less the commands Lua scripts ran, which MONITOR counts in a short separate run). ' +
     'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
+    `The implementations take each case in turn, in ${ROUNDS} rounds that share the case's time; a cell is the round with the median operations per second (redis-benchmark, plain and relay: one run). ` +
     'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution. ' +
     'Plain SET / GET: one plain `SET` (save) or `GET` (load) per call from this Node process on a bare socket (bench/plain-redis.js), timed as the caches are: ' +
     'the round trip as any Node client pays it, its reply waking Node\'s thread.')
@@ -612,7 +652,7 @@ function render (options, results, meta) {
   out()
   out('The example app (examples/actionhero-app) booted in a child process on database 15 (flushed before and after), ' +
     'with its native initializer and without it (actionhero\'s own JS cache); `api.cache.save` / `load`, 100 B values. ' +
-    'Cells as above; cli is the app process\'s CPU (every thread), srv all of Redis\'s (the app\'s own clients included).')
+    `Cells as above (each app booted ${ROUNDS} times, in turn with the other; the median round); cli is the app process's CPU (every thread), srv all of Redis's (the app's own clients included).`)
   out()
   out('| op | c | native / JS | with the native initializer | actionhero\'s JS cache |')
   out('|---|---|---|---|---|')
