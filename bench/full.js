@@ -29,7 +29,7 @@ const { spawn, execFileSync } = require('child_process')
 const Redis = require('ioredis')
 
 const { Cache } = require('..')
-const { measure, valueOfSize, format, short } = require('./measure')
+const { measure, valueOfSize, format, short, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
 const { MapCache } = require('./map-cache')
 const { PlainRedis } = require('./plain-redis')
 const { measureLimits } = require('./limits')
@@ -45,8 +45,6 @@ const LOCK_MS = 10000
 const APP_DIR = path.join(__dirname, '..', 'examples', 'actionhero-app')
 // Where redis-benchmark -t set,get keeps its value (it takes no prefix).
 const REDIS_BENCHMARK_KEY = 'key:__rand_int__'
-
-const SIZE_LABELS = { 100: '100 B', 10000: '10 kB', 100000: '100 kB' }
 
 function parseArgs (argv) {
   const options = { seconds: 1.5, quick: false, only: null, redis: null, out: null, child: null }
@@ -127,8 +125,6 @@ const IMPLEMENTATIONS = [
   }
 ]
 
-const OPS = ['save', 'load', 'mix', 'lock']
-const OP_LABELS = { save: 'save', load: 'load', mix: 'save/load 50/50', lock: 'lock+unlock' }
 
 /**
  * `op(worker, done)` for `kind` on `cache`, each worker on its own key.

@@ -104,4 +104,9 @@ function short (n) {
   return Number(n.toPrecision(3)).toString()
 }
 
-module.exports = { measure, valueOfSize, format, short }
+// How the tables name the operations and the value sizes.
+const OPS = ['save', 'load', 'mix', 'lock']
+const OP_LABELS = { save: 'save', load: 'load', mix: 'save/load 50/50', lock: 'lock+unlock' }
+const SIZE_LABELS = { 100: '100 B', 10000: '10 kB', 100000: '100 kB' }
+
+module.exports = { measure, valueOfSize, format, short, OPS, OP_LABELS, SIZE_LABELS }

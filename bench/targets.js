@@ -5,12 +5,9 @@
 // of this run that shows what limits it.
 
 const os = require('os')
-const { short } = require('./measure')
+const { short, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
 
-const SIZES = [100, 10000, 100000]
-const SIZE_LABELS = { 100: '100 B', 10000: '10 kB', 100000: '100 kB' }
-const IN_MEMORY_OPS = ['save', 'load', 'mix', 'lock']
-const OP_LABELS = { save: 'save', load: 'load', mix: 'save/load 50/50', lock: 'lock+unlock' }
+const SIZES = Object.keys(SIZE_LABELS).map(Number)
 // RSS moves in allocator steps of a few MB; a leak keeps growing.
 const FLAT_RSS_MB = 5
 
@@ -95,7 +92,7 @@ function renderTargets (results, limits) {
   // The in-memory store against the Map.
   for (const c of [1, 64]) {
     const cells = []
-    for (const kind of IN_MEMORY_OPS) {
+    for (const kind of OPS) {
       for (const size of kind === 'lock' ? [null] : SIZES) {
         const memory = find(kind, size, c, 'memory')
         const map = find(kind, size, c, 'map')
