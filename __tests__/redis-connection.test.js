@@ -12,6 +12,7 @@ const { Cache } = require('..')
 const { prefixes, cleanupRedis, REDIS, RUN } = require('./support/stores')
 const { createActionheroCache } = require('./support/actionhero-js-cache')
 const { silentServer, freePort, startRedis, ioredisAnswers } = require('./support/redis-server')
+const { failsWithin } = require('./support/harness')
 
 const HOST = REDIS.host
 const PORT = REDIS.port
@@ -175,8 +176,7 @@ describe('a Redis that does not answer', () => {
   const isError = (value) => types.isNativeError(value)
 
   const TIMEOUTS = { connectTimeoutMS: 300, commandTimeoutMS: 300 }
-  /** When a call to a Redis that does not answer must have failed: a bound that catches a hang. */
-  const FAILS_WITHIN = TIMEOUTS.connectTimeoutMS + TIMEOUTS.commandTimeoutMS + 250
+  const FAILS_WITHIN = failsWithin(TIMEOUTS)
 
   /** Runs `work` and answers its outcome, checking that it ended within FAILS_WITHIN. */
   async function bounded (work) {

@@ -9,12 +9,12 @@
 
 const { Cache } = require('..')
 const { startRedis } = require('./support/redis-server')
-const { sleep } = require('./support/harness')
+const { sleep, failsWithin } = require('./support/harness')
 
 const CONNECT_TIMEOUT_MS = 300
 const COMMAND_TIMEOUT_MS = 300
-// The bound asked of a call to a paused server, with room for a busy machine.
-const TIMEOUT_BUDGET_MS = CONNECT_TIMEOUT_MS + COMMAND_TIMEOUT_MS + 250
+// The bound asked of a call to a paused server.
+const TIMEOUT_BUDGET_MS = failsWithin({ connectTimeoutMS: CONNECT_TIMEOUT_MS, commandTimeoutMS: COMMAND_TIMEOUT_MS })
 const KEYS = Array.from({ length: 60 }, (_, n) => `key-${n}`)
 const valueOf = (key) => ({ key, text: `the value of ${key}` })
 

@@ -16,6 +16,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const sleepUntil = (since, ms) => sleep(Math.max(0, since + ms - Date.now()))
 
 /**
+ * When a call to a Redis that does not answer must have failed, with these
+ * timeouts: the store's deadline (connect + command) and room for a busy
+ * machine. A bound that catches a hang, not a speed requirement.
+ */
+const failsWithin = ({ connectTimeoutMS, commandTimeoutMS }) => connectTimeoutMS + commandTimeoutMS + 250
+
+/**
  * Calls `invoke(callback)` and resolves with the arguments of the callback.
  * The guard only turns a callback that never comes into a failure instead
  * of a hung test; it is not a speed requirement.
@@ -128,4 +135,4 @@ function runInChild (options, body) {
   return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 })
 }
 
-module.exports = { sleep, sleepUntil, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, tempFiles, expectLoadEndsLifetime, harness, redisHarness, runInChild }
+module.exports = { sleep, sleepUntil, failsWithin, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, tempFiles, expectLoadEndsLifetime, harness, redisHarness, runInChild }
