@@ -125,7 +125,6 @@ const IMPLEMENTATIONS = [
   }
 ]
 
-
 /**
  * `op(worker, done)` for `kind` on `cache`, each worker on its own key.
  * `tally` counts the saves and loads a mix made.
@@ -190,6 +189,14 @@ function serverDelta (before, after, ops) {
     }
   }
   return { cpuMicrosPerOp: (after.cpuSeconds - before.cpuSeconds) * 1e6 / ops, commands, usecPerCall }
+}
+
+/** `measure`, with what Redis did meanwhile as `result.server` (see serverDelta). */
+async function measureOnRedis (probe, options, op) {
+  const before = await serverSample(probe)
+  const result = await measure(options, op)
+  result.server = serverDelta(before, await serverSample(probe), result.ops)
+  return result
 }
 
 /**
@@ -337,10 +344,7 @@ async function appChild ({ native, seconds, concurrency, root, redis }) {
   for (const c of concurrency) {
     await fill(api.cache, c, value)
     for (const kind of ['save', 'load']) {
-      const before = await serverSample(probe)
-      const result = await measure({ concurrency: c, seconds }, operation(kind, api.cache, value))
-      result.server = serverDelta(before, await serverSample(probe), result.ops)
-      results[`${kind}:${c}`] = result
+      results[`${kind}:${c}`] = await measureOnRedis(probe, { concurrency: c, seconds }, operation(kind, api.cache, value))
     }
   }
   probe.disconnect()
@@ -397,15 +401,13 @@ function median (rounds) {
  */
 async function measureCase (probe, implementation, scripts, kind, cache, value, concurrency, seconds) {
   const tally = { save: 0, load: 0 }
-  const before = implementation.onRedis && await serverSample(probe)
-  const result = await measure({ concurrency, seconds }, operation(kind, cache, value, tally))
-  if (implementation.onRedis) {
-    result.server = serverDelta(before, await serverSample(probe), result.ops)
-    const ownScripts = kind === 'mix'
-      ? blend([[scripts.save, tally.save / (tally.save + tally.load)], [scripts.load, tally.load / (tally.save + tally.load)]])
-      : scripts[kind]
-    result.top = topLevel(result.server.commands, ownScripts)
-  }
+  const op = operation(kind, cache, value, tally)
+  if (!implementation.onRedis) return measure({ concurrency, seconds }, op)
+  const result = await measureOnRedis(probe, { concurrency, seconds }, op)
+  const ownScripts = kind === 'mix'
+    ? blend([[scripts.save, tally.save / (tally.save + tally.load)], [scripts.load, tally.load / (tally.save + tally.load)]])
+    : scripts[kind]
+  result.top = topLevel(result.server.commands, ownScripts)
   return result
 }
 
@@ -474,9 +476,7 @@ async function runMatrix (redis, probe, options, results, log) {
           const result = await redisBenchmarkCase(redis, probe, test, c, size, options.seconds)
           results.cases.push({ kind, size, concurrency: c, id: 'redis-benchmark', result })
           await fill(plain, c, value)
-          const before = await serverSample(probe)
-          const plainResult = await measure({ concurrency: c, seconds: options.seconds }, operation(kind, plain, value))
-          plainResult.server = serverDelta(before, await serverSample(probe), plainResult.ops)
+          const plainResult = await measureOnRedis(probe, { concurrency: c, seconds: options.seconds }, operation(kind, plain, value))
           plainResult.top = plainResult.server.commands
           results.cases.push({ kind, size, concurrency: c, id: 'plain', result: plainResult })
         }

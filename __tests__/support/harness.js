@@ -65,13 +65,9 @@ async function expectLoadRejects (cache, key, message, code) {
 }
 
 /**
- * Per describe block: `make(tag, extra)` builds a cache on `store` (caches
- * with the same tag share data), closed after each test; `tag()` gives a
- * fresh tag.
- */
-/**
  * Paths of files in a directory of the test file's own, removed after all
- * its tests: `tmpFile(name)` names a new one each time.
+ * its tests: the function it answers names a new one, `<n>-<name>.json`,
+ * each time.
  */
 function tempFiles (label) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${label}-`))
@@ -90,6 +86,11 @@ async function expectLoadEndsLifetime (cache, key, pttl) {
   expect(left).toBeGreaterThanOrEqual(expireTimestamp - after - 1)
 }
 
+/**
+ * Per describe block: `make(tag, extra)` builds a cache on `store` (caches
+ * with the same tag share data), closed after each test; `tag()` gives a
+ * fresh tag.
+ */
 function harness (store, file) {
   let caches = []
   let count = 0

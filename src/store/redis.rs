@@ -492,7 +492,7 @@ fn hash_tag(key: &str) -> Option<&str> {
 /// numbers it writes are formatted here, as JavaScript writes them.
 fn touch_in_place_cmd(keys: &EntryKeys, lock_name: &str, touch: Touch) -> Cmd {
   let mut cmd = scripts::TOUCH.call(&[&keys.entry, &keys.lock]);
-  cmd.arg(lock_name).arg(touch.now).arg(js_number(Some(touch.now)));
+  cmd.arg(lock_name).arg(js_number(Some(touch.now)));
   match touch.refresh {
     Some(refresh) => {
       let (mode, arg) = lifetime_args(refresh.lifetime);

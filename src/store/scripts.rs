@@ -104,7 +104,7 @@ return 1
 /// there in place (and, with a refresh, the new expiry), with the lifetime
 /// that follows. Rust then checks the write against the text it read (see
 /// `RedisStore::load`): a tail that only looked right is put right or back.
-/// KEYS: entry, lock. ARGV: lock name, now, readAt as JSON, then for a
+/// KEYS: entry, lock. ARGV: lock name, readAt (now) as JSON, then for a
 /// refresh the new expireTimestamp as JSON and its lifetime mode and
 /// argument (all three empty without one), and the farthest expiry a
 /// PEXPIREAT is given.
@@ -136,17 +136,19 @@ if not read_at or sub(window, -1) ~= '}' then return false end
 local expire, created, read = sub(window, at + 18, created_at - 1), sub(window, created_at + 13, read_at - 1), sub(window, read_at + 10, -2)
 local expire_at = tonumber(expire)
 if (expire ~= 'null' and not expire_at) or (created ~= 'null' and not tonumber(created)) or (read ~= 'null' and not tonumber(read)) then return false end
+-- readAt is now, as JSON.
 local now = tonumber(ARGV[2])
 -- Expired from the ms of its expireTimestamp on, as Rust judges it.
 if expire_at and expire_at <= now then return false end
 local mode, arg = 'forever', ''
-if expire_at and ARGV[4] ~= '' then
-  expire, mode, arg = ARGV[4], ARGV[5], ARGV[6]
-elseif expire_at and expire_at - now <= tonumber(ARGV[7]) then
-  -- A whole number below 2^53, which Redis passes on in full.
+if expire_at and ARGV[3] ~= '' then
+  expire, mode, arg = ARGV[3], ARGV[4], ARGV[5]
+elseif expire_at and expire_at - now <= tonumber(ARGV[6]) then
+  -- The ms before, as last_kept_ms gives it: a whole number below 2^53,
+  -- which Redis passes on in full.
   mode, arg = 'until', math.ceil(expire_at) - 1
 end
-local tail = '"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[3] .. '}'
+local tail = '"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[2] .. '}'
 local old_tail = sub(window, at)
 if #tail < #old_tail then return false end
 local offset = from + at - 1
