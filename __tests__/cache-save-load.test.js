@@ -42,6 +42,10 @@ const VALUES = [
   ['a plain string', 'hello'],
   ['an empty string', ''],
   ['a unicode string', 'café 日本語 ✓ 😀 Ω \u2028\u2029 \u0000 end'],
+  // Their low bytes are ASCII ('A'): read as Latin-1 they would come back as 'AA'.
+  ['characters whose low byte is an ASCII letter', '\u0141\u4e41'],
+  ['a long ASCII string ending in one other character', `${'x'.repeat(10000)}é`],
+  ['a long string of two-byte characters', 'Ł'.repeat(10000)],
   ['a string with quotes, backslashes and newlines', 'say "hi" \'there\'\\ \n second line\r\n\ttabbed'],
   ['a string that mimics the envelope tail', '","expireTimestamp":1,"createdAt":2,"readAt":3}'],
   ['zero', 0],

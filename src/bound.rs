@@ -13,6 +13,8 @@ use std::rc::Rc;
 
 use napi::bindgen_prelude::*;
 
+use crate::envelope::Head;
+
 /// A method: converts its JS arguments, calls the cache, converts the result.
 pub type Method<C> = unsafe fn(&C, sys::napi_env, &[sys::napi_value; MAX_ARGS]) -> Result<sys::napi_value>;
 
@@ -85,11 +87,7 @@ arg_as_napi_reads_it!(u32, f64, crate::CallerOptions);
 /// it into the text it keeps.
 impl Arg for String {
   unsafe fn from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-    let mut units = 0;
-    check_status!(
-      unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut units) },
-      "expected a string"
-    )?;
+    let units = unsafe { utf16_len(env, value) }?;
     let capacity = units * 3 + 1; // and the NUL N-API writes
     let mut bytes = Vec::<u8>::with_capacity(capacity);
     let mut written = 0;
@@ -103,6 +101,45 @@ impl Arg for String {
       Ok(String::from_utf8_unchecked(bytes))
     }
   }
+}
+
+/// A value's JSON (JSON.stringify's output). A long one is read straight
+/// into the envelope's head, as UTF-8 into exactly one byte per UTF-16 unit:
+/// JSON is mostly ASCII, and that fits only when every unit is. Other text,
+/// and short values, are read into a buffer sized for the worst case, then
+/// copied into the head. (Not as Latin-1, which V8 would write faster: it
+/// truncates other characters, `Ł` to `A`.)
+impl Arg for Head {
+  unsafe fn from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+    let units = unsafe { utf16_len(env, value) }?;
+    let ascii = (units >= TIGHT_READ_FROM).then(|| unsafe {
+      Head::with_ascii_value(units, |room| {
+        let mut written = 0;
+        let status = sys::napi_get_value_string_utf8(env, value, room.as_mut_ptr().cast(), units + 1, &mut written);
+        (status == sys::Status::napi_ok).then_some(written)
+      })
+    });
+    match ascii.flatten() {
+      Some(head) => Ok(head),
+      None => Ok(Head::new(Some(&unsafe { String::from_js(env, value) }?))),
+    }
+  }
+}
+
+/// Below this many units, V8's UTF-8 writer, which checks the room left as
+/// it goes when its buffer is tight, costs more than a second copy (the
+/// native part of a save to the in-memory store, 100 B: 0.99 µs read tight
+/// against 0.78 µs; 10 kB: 2.1 against 4.5 µs; 100 kB: 15 against 63 µs).
+const TIGHT_READ_FROM: usize = 2048;
+
+/// The string's length in UTF-16 units, which V8 knows without walking it.
+unsafe fn utf16_len(env: sys::napi_env, value: sys::napi_value) -> Result<usize> {
+  let mut units = 0;
+  check_status!(
+    unsafe { sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut units) },
+    "expected a string"
+  )?;
+  Ok(units)
 }
 
 /// `undefined` or `null` is None.

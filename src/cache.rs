@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::envelope::{self, duration_ms, now_ms, Envelope, Lifetime, Loaded, Refresh, Touch, MAX_MS};
+use crate::envelope::{self, duration_ms, now_ms, Envelope, Head, Lifetime, Loaded, Refresh, Touch, MAX_MS};
 use crate::error::CacheError;
 use crate::store::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store};
 
@@ -106,17 +106,18 @@ impl Cache {
     Ok(&*self.store)
   }
 
-  /// `value_json` None is a value JSON leaves out (`undefined`).
+  /// `value` holds the value's JSON, or none where JSON leaves it out
+  /// (`undefined`).
   pub async fn save(
     &self,
     key: &str,
-    value_json: Option<&str>,
+    value: Head,
     expire_ms: Option<f64>,
     caller: &Caller,
   ) -> CacheResult<bool> {
     let expire_ms = checked_ms("expireTimeMS", expire_ms)?;
     let now = now_ms();
-    let text = envelope::encode(value_json, expire_ms.map(|ms| now + ms), Some(now), None);
+    let text = envelope::encode(value, expire_ms.map(|ms| now + ms), Some(now), None);
     match self.store()?.save(&caller.entry_keys(self.naming, key), &caller.lock_name, text, save_lifetime(expire_ms)).await? {
       Guarded::Done(()) => Ok(true),
       Guarded::Locked => Err(CacheError::Locked),
@@ -399,7 +400,7 @@ mod tests {
   async fn save_then_load_reports_the_previous_read() {
     let cache = cache();
     let me = caller("me");
-    assert!(cache.save("k", Some(r#"{"a":1}"#), Some(60_000.0), &me).await.unwrap());
+    assert!(cache.save("k", Head::new(Some(r#"{"a":1}"#)), Some(60_000.0), &me).await.unwrap());
     let first = cache.load("k", None, None, &me).await.unwrap();
     assert_eq!(first.value_json.as_deref(), Some(r#"{"a":1}"#));
     assert_eq!(first.last_read_at, None);
@@ -412,10 +413,10 @@ mod tests {
   async fn another_holders_lock_refuses_writes_and_reads() {
     let cache = cache();
     let (me, other) = (caller("me"), caller("other"));
-    cache.save("k", Some("1"), None, &me).await.unwrap();
+    cache.save("k", Head::new(Some("1")), None, &me).await.unwrap();
     assert!(cache.lock("k", None, &other).await.unwrap());
     assert!(!cache.lock("k", None, &other).await.unwrap(), "re-locking is refused, as with SETNX");
-    assert_eq!(cache.save("k", Some("2"), None, &me).await, Err(CacheError::Locked));
+    assert_eq!(cache.save("k", Head::new(Some("2")), None, &me).await, Err(CacheError::Locked));
     assert_eq!(cache.load("k", None, None, &me).await, Err(CacheError::Locked));
     assert_eq!(cache.destroy("k", &me).await, Err(CacheError::Locked));
     assert!(!cache.lock("k", None, &me).await.unwrap());
@@ -423,14 +424,14 @@ mod tests {
     assert!(!cache.check_lock("k", None, &me).await.unwrap());
     assert!(cache.check_lock("k", None, &other).await.unwrap());
     assert!(cache.unlock("k", &other).await.unwrap());
-    assert!(cache.save("k", Some("2"), None, &me).await.unwrap());
+    assert!(cache.save("k", Head::new(Some("2")), None, &me).await.unwrap());
   }
 
   #[tokio::test]
   async fn load_with_retry_waits_for_the_lock_to_go() {
     let cache = Arc::new(cache());
     let (me, other) = (caller("me"), caller("other"));
-    cache.save("k", Some("1"), None, &me).await.unwrap();
+    cache.save("k", Head::new(Some("1")), None, &me).await.unwrap();
     cache.lock("k", None, &other).await.unwrap();
     let unlocker = {
       let cache = cache.clone();
@@ -448,7 +449,7 @@ mod tests {
     let cache = cache();
     let me = caller("me");
     for bad in [f64::NAN, f64::INFINITY, 1e300, -f64::MAX] {
-      assert!(matches!(cache.save("k", Some("1"), Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
+      assert!(matches!(cache.save("k", Head::new(Some("1")), Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
       assert!(matches!(cache.lock("k", Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
       assert!(matches!(cache.load("k", None, Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
     }

@@ -4,6 +4,7 @@
 //! produce the same bytes. Also what a read does to an entry: its new
 //! envelope and its new physical lifetime, the same on every store.
 
+use std::mem::MaybeUninit;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -71,30 +72,62 @@ pub struct Loaded {
   pub last_read_at: Option<f64>,
 }
 
-/// Builds the envelope text. `value_json` is already JSON (JSON.stringify's
-/// output), so it is inserted as it is rather than parsed and re-encoded;
-/// None leaves `value` out, as JSON.stringify does with `undefined`.
-pub fn encode(
-  value_json: Option<&str>,
-  expire_timestamp: Option<f64>,
-  created_at: Option<f64>,
-  read_at: Option<f64>,
-) -> String {
-  let mut text = head(value_json);
+/// Builds the envelope text from its head (the value's JSON, already JSON as
+/// JSON.stringify wrote it, inserted as it is rather than parsed and
+/// re-encoded) and the timestamps.
+pub fn encode(head: Head, expire_timestamp: Option<f64>, created_at: Option<f64>, read_at: Option<f64>) -> String {
+  let mut text = head.0;
   push_tail(&mut text, expire_timestamp, created_at, read_at);
   text
 }
 
-/// `{"value":…,` or, without a value, `{`.
-fn head(value_json: Option<&str>) -> String {
-  let mut text = String::with_capacity(value_json.map_or(0, str::len) + 90);
-  text.push('{');
-  if let Some(value_json) = value_json {
-    text.push_str("\"value\":");
-    text.push_str(value_json);
-    text.push(',');
+/// The envelope's start, `{"value":…,` or, without a value (JSON.stringify
+/// leaves `undefined` out), `{`, with room for the tail behind it.
+pub struct Head(String);
+
+const VALUE_KEY: &str = "{\"value\":";
+
+/// Room for the tail in a head's text, enough for its usual 13-digit times.
+const TAIL_ROOM: usize = 90;
+
+impl Head {
+  pub fn new(value_json: Option<&str>) -> Head {
+    let mut text = String::with_capacity(value_json.map_or(0, str::len) + VALUE_KEY.len() + 1 + TAIL_ROOM);
+    match value_json {
+      Some(value_json) => {
+        text.push_str(VALUE_KEY);
+        text.push_str(value_json);
+        text.push(',');
+      }
+      None => text.push('{'),
+    }
+    Head(text)
   }
-  text
+
+  /// A head whose value's JSON, `len` bytes of ASCII, `write` puts straight
+  /// into the room it is given (at least `len + 1` bytes), answering how many
+  /// bytes it wrote: a large value is then copied once, where reading it into
+  /// a buffer of its own first cost a 100 kB save a second copy, into memory
+  /// not in the CPU's cache (a fifth of the save's time, against a JS Map).
+  /// None, when it did not write `len` bytes of ASCII.
+  ///
+  /// # Safety
+  /// `write` has initialised as many bytes as it answers.
+  pub unsafe fn with_ascii_value(len: usize, write: impl FnOnce(&mut [MaybeUninit<u8>]) -> Option<usize>) -> Option<Head> {
+    let mut text = Vec::with_capacity(VALUE_KEY.len() + len + 1 + TAIL_ROOM);
+    text.extend_from_slice(VALUE_KEY.as_bytes());
+    if write(text.spare_capacity_mut())? != len {
+      return None;
+    }
+    // SAFETY: `write` initialised these `len` bytes.
+    unsafe { text.set_len(VALUE_KEY.len() + len) };
+    if !text[VALUE_KEY.len()..].is_ascii() {
+      return None;
+    }
+    text.push(b',');
+    // SAFETY: ASCII is UTF-8.
+    Some(Head(unsafe { String::from_utf8_unchecked(text) }))
+  }
 }
 
 /// The envelope's end, from `"expireTimestamp":` on: the part a read changes.
@@ -192,7 +225,7 @@ impl<'a> Envelope<'a> {
     let rewrite = match self.standard_tail_at(text) {
       Some(at) => Rewrite::Tail { at, new: new_tail },
       None => {
-        let mut whole = head(self.value_json());
+        let mut whole = Head::new(self.value_json()).0;
         whole.push_str(&new_tail);
         Rewrite::Whole(whole)
       }
@@ -261,16 +294,36 @@ mod tests {
 
   const AT: f64 = 1_700_000_000_000.0;
 
+  /// What `write` would write: `bytes`, or nothing (a failed read).
+  fn writing(bytes: Option<&[u8]>) -> impl FnOnce(&mut [MaybeUninit<u8>]) -> Option<usize> + '_ {
+    move |room| {
+      let bytes = bytes?;
+      for (slot, byte) in room.iter_mut().zip(bytes) {
+        slot.write(*byte);
+      }
+      Some(bytes.len())
+    }
+  }
+
+  #[test]
+  fn a_head_takes_a_value_written_into_it_only_as_ascii_of_the_length_given() {
+    let head = unsafe { Head::with_ascii_value(3, writing(Some(b"[1]"))) }.expect("ASCII of the length given");
+    assert_eq!(encode(head, None, Some(1.0), None), r#"{"value":[1],"expireTimestamp":null,"createdAt":1,"readAt":null}"#);
+    assert!(unsafe { Head::with_ascii_value(4, writing(Some("\"é\"".as_bytes()))) }.is_none(), "UTF-8 beyond ASCII");
+    assert!(unsafe { Head::with_ascii_value(4, writing(Some(b"[1]"))) }.is_none(), "fewer bytes than the length");
+    assert!(unsafe { Head::with_ascii_value(3, writing(None)) }.is_none(), "a failed write");
+  }
+
   #[test]
   fn encodes_like_json_stringify() {
     assert_eq!(
-      encode(Some(r#"{"a":[1,2]}"#), Some(AT + 1000.0), Some(AT), None),
+      encode(Head::new(Some(r#"{"a":[1,2]}"#)), Some(AT + 1000.0), Some(AT), None),
       r#"{"value":{"a":[1,2]},"expireTimestamp":1700000001000,"createdAt":1700000000000,"readAt":null}"#
     );
-    assert_eq!(encode(Some("1.5"), None, Some(1.0), Some(2.5)), r#"{"value":1.5,"expireTimestamp":null,"createdAt":1,"readAt":2.5}"#);
-    assert_eq!(encode(Some("1"), Some(f64::INFINITY), Some(f64::NAN), None), r#"{"value":1,"expireTimestamp":null,"createdAt":null,"readAt":null}"#);
+    assert_eq!(encode(Head::new(Some("1.5")), None, Some(1.0), Some(2.5)), r#"{"value":1.5,"expireTimestamp":null,"createdAt":1,"readAt":2.5}"#);
+    assert_eq!(encode(Head::new(Some("1")), Some(f64::INFINITY), Some(f64::NAN), None), r#"{"value":1,"expireTimestamp":null,"createdAt":null,"readAt":null}"#);
     // JSON.stringify({ value: undefined, … }) leaves the key out.
-    assert_eq!(encode(None, None, Some(1.0), None), r#"{"expireTimestamp":null,"createdAt":1,"readAt":null}"#);
+    assert_eq!(encode(Head::new(None), None, Some(1.0), None), r#"{"expireTimestamp":null,"createdAt":1,"readAt":null}"#);
   }
 
   #[test]
@@ -303,7 +356,7 @@ mod tests {
 
   #[test]
   fn a_read_of_the_standard_form_rewrites_only_the_tail() {
-    let text = encode(Some("[1,2]"), Some(AT + 5000.0), Some(AT), None);
+    let text = encode(Head::new(Some("[1,2]")), Some(AT + 5000.0), Some(AT), None);
     let touched = Envelope::parse(&text).unwrap().touched(&text, Touch { now: AT + 1000.0, refresh: None });
     let at = r#"{"value":[1,2],"#.len();
     assert_eq!(
@@ -312,7 +365,7 @@ mod tests {
     );
     assert_eq!(touched.lifetime, Lifetime::Until(AT + 5000.0));
     assert_eq!(touched.loaded.last_read_at, None);
-    let bare = encode(None, None, Some(AT), Some(AT));
+    let bare = encode(Head::new(None), None, Some(AT), Some(AT));
     let touched = Envelope::parse(&bare).unwrap().touched(&bare, Touch { now: AT, refresh: None });
     assert!(matches!(touched.rewrite, Rewrite::Tail { at: 1, .. }));
     assert_eq!(touched.lifetime, Lifetime::Forever);

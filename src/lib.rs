@@ -24,7 +24,7 @@ use napi_derive::napi;
 
 use crate::cache::{Cache, CacheResult, Caller, KeyNaming};
 use crate::calls::{Calls, OnSettled, Settled, Waits};
-use crate::envelope::Loaded;
+use crate::envelope::{Head, Loaded};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisConfig, RedisOptions, RedisStore, SentinelOptions};
 use crate::store::Store;
@@ -146,7 +146,7 @@ pub fn open_cache(env: Env, options: NativeOptions, on_settled: OnSettled) -> Re
     ("flush", method!(flush())),
     ("release", method!(release())),
     ("setCaller", method!(set_caller(caller: CallerOptions))),
-    ("save", method!(save(id: u32, key: String, value_json: Option<String>, expire_ms: Option<f64>))),
+    ("save", method!(save(id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>))),
     ("load", method!(load(id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>))),
     ("destroy", method!(destroy(id: u32, key: String))),
     ("lock", method!(lock(id: u32, key: String, expire_ms: Option<f64>))),
@@ -239,8 +239,9 @@ impl NativeCache {
     *self.caller.borrow_mut() = Arc::new(caller.into());
   }
 
-  fn save(&self, id: u32, key: String, value_json: Option<String>, expire_ms: Option<f64>) -> Settled<bool> {
-    self.run(id, false, move |cache, caller| async move { cache.save(&key, value_json.as_deref(), expire_ms, &caller).await })
+  fn save(&self, id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>) -> Settled<bool> {
+    let value = value.unwrap_or_else(|| Head::new(None));
+    self.run(id, false, move |cache, caller| async move { cache.save(&key, value, expire_ms, &caller).await })
   }
 
   fn load(&self, id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>) -> Settled<String> {
