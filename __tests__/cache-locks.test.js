@@ -231,13 +231,17 @@ describe.each(stores)('locks on the $name store', (store) => {
     const [a, b] = pair()
     const lockedAt = Date.now()
     expect(await viaCallback((done) => a.lock('k', 1, done))).toEqual([null, true])
+    await expect(a.lock('own', 1)).resolves.toBe(true)
     await sleepUntil(lockedAt, 200)
     await expect(b.lock('k')).resolves.toBe(false)
     await expect(b.checkLock('k')).resolves.toBe(false)
-    expect(await b.locks()).toEqual([b.lockPrefix + 'k'])
+    expect((await b.locks()).sort()).toEqual([b.lockPrefix + 'k', b.lockPrefix + 'own'])
     await sleepUntil(lockedAt, 2500)
     await expect(b.checkLock('k')).resolves.toBe(true)
     expect(await b.locks()).toEqual([])
+    // Gone: unlocking answers true, for the holder as for another.
+    await expect(a.unlock('own')).resolves.toBe(true)
+    await expect(b.unlock('k')).resolves.toBe(true)
     await expect(b.lock('k')).resolves.toBe(true)
   })
 

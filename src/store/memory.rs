@@ -122,7 +122,7 @@ impl MemoryStore {
   fn slots(&self) -> Slots<'_> {
     // A panic elsewhere cannot leave a half-applied operation behind (each
     // one mutates at most one map entry last), so a poisoned map is usable.
-    Slots { map: lock(&self.slots), now: Instant::now() }
+    Slots { map: lock(&self.slots), now: None }
   }
 
   /// One step of a sweep: visits at most `max_slots` slots from `cursor`,
@@ -133,7 +133,7 @@ impl MemoryStore {
   fn sweep_step(&self, mut cursor: usize, max_slots: usize) -> Option<usize> {
     let mut dead = Vec::new();
     let mut slots = self.slots();
-    let now = slots.now;
+    let now = slots.now();
     for _ in 0..max_slots {
       let Some((_, slot)) = slots.map.get_index(cursor) else { break };
       if slot.is_live(now) {
@@ -235,14 +235,21 @@ fn deadline(now: Instant, lifetime: Lifetime) -> Option<Option<Instant>> {
 /// are met, as Redis's lazy expiry does.
 struct Slots<'a> {
   map: MutexGuard<'a, KeySpace>,
-  now: Instant,
+  now: Option<Instant>,
 }
 
 impl Slots<'_> {
+  /// The instant the operation sees, read when first needed: a holder's
+  /// unlock needs no clock (a clock read is a twentieth of a lock+unlock).
+  fn now(&mut self) -> Instant {
+    *self.now.get_or_insert_with(Instant::now)
+  }
+
   fn live(&mut self, key: &str) -> Option<&mut Slot> {
     // One hash of the key, then by index.
     let index = self.map.get_index_of(key)?;
-    if !self.map[index].is_live(self.now) {
+    let now = self.now();
+    if !self.map[index].is_live(now) {
       self.map.swap_remove_index(index);
       return None;
     }
@@ -259,7 +266,7 @@ impl Slots<'_> {
 
   /// Redis SET and then EXPIRE: replaces the value, and the lifetime.
   fn set(&mut self, key: &str, text: String, lifetime: Lifetime) {
-    let Some(deadline) = deadline(self.now, lifetime) else {
+    let Some(deadline) = deadline(self.now(), lifetime) else {
       self.map.remove(key);
       return;
     };
@@ -285,8 +292,8 @@ impl Slots<'_> {
     }
   }
 
-  fn live_keys<'s>(&'s self, prefix: &'s str) -> impl Iterator<Item = (&'s String, &'s Slot)> + 's {
-    let now = self.now;
+  fn live_keys<'s>(&'s mut self, prefix: &'s str) -> impl Iterator<Item = (&'s String, &'s Slot)> + 's {
+    let now = self.now();
     self.map.iter().filter(move |(key, slot)| key.starts_with(prefix) && slot.is_live(now))
   }
 }
@@ -317,7 +324,7 @@ impl MemoryStore {
     if slots.held_by_other(&keys.lock, lock_name)? {
       return Ok(LoadOutcome::Locked);
     }
-    let now = slots.now;
+    let now = slots.now();
     let Some(new_deadline) = deadline(now, touched.lifetime) else {
       slots.map.remove(&keys.entry);
       return Ok(LoadOutcome::Loaded(touched.loaded));
@@ -334,7 +341,7 @@ impl MemoryStore {
     if slots.held_by_other(&keys.lock, lock_name)? {
       return Ok(Guarded::Locked);
     }
-    let now = slots.now;
+    let now = slots.now();
     let existed = slots.map.remove(&keys.entry).is_some_and(|slot| slot.is_live(now));
     Ok(Guarded::Done(existed))
   }
@@ -350,7 +357,9 @@ impl MemoryStore {
 
   fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
     let mut slots = self.slots();
-    if slots.held_by_other(lock_key, lock_name)? {
+    // The holder's own lock goes whether it is alive or not (gone either way).
+    let own = matches!(slots.map.get(lock_key), Some(Slot { value: Value::Text(holder), .. }) if holder == lock_name);
+    if !own && slots.held_by_other(lock_key, lock_name)? {
       return Ok(false);
     }
     slots.map.remove(lock_key);
@@ -371,7 +380,7 @@ impl MemoryStore {
   }
 
   fn dump(&self, prefix: &str) -> StoreResult<Vec<(String, String)>> {
-    let slots = self.slots();
+    let mut slots = self.slots();
     let entries = slots.live_keys(prefix).map(|(key, slot)| match &slot.value {
       Value::Text(text) => Ok((key.clone(), text.clone())),
       Value::List(_) => Err(CacheError::WrongType),
@@ -417,7 +426,7 @@ impl MemoryStore {
 
   fn pttl(&self, key: &str) -> StoreResult<i64> {
     let mut slots = self.slots();
-    let now = slots.now;
+    let now = slots.now();
     Ok(match slots.live(key) {
       None => -2,
       Some(Slot { deadline: None, .. }) => -1,
