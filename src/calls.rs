@@ -102,7 +102,8 @@ struct Replies {
 }
 
 impl Replies {
-  fn add(&self, id: u32, completion: Completion) {
+  /// Runs on the runtime's thread.
+  fn add(self: &Arc<Self>, id: u32, completion: Completion) {
     runtime::replied();
     let first = {
       let mut ready = lock(&self.ready);
@@ -110,10 +111,18 @@ impl Replies {
       ready.len() == 1
     };
     // A batch already on its way to the JS thread takes this reply along.
+    // A new one is sent once the runtime has run every task ready now: the
+    // replies Redis sent together then wake the JS thread once. Sent at
+    // once, the JS thread woke for the first and took the rest one by one.
     if first {
-      if let Some(deliver) = &*lock(&self.deliver) {
-        deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
-      }
+      let replies = self.clone();
+      drop(tokio::spawn(async move { replies.send() }));
+    }
+  }
+
+  fn send(&self) {
+    if let Some(deliver) = &*lock(&self.deliver) {
+      deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
     }
   }
 }
