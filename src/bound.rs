@@ -87,19 +87,23 @@ arg_as_napi_reads_it!(u32, f64, crate::CallerOptions);
 /// it into the text it keeps.
 impl Arg for String {
   unsafe fn from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-    let units = unsafe { utf16_len(env, value) }?;
-    let capacity = units * 3 + 1; // and the NUL N-API writes
-    let mut bytes = Vec::<u8>::with_capacity(capacity);
-    let mut written = 0;
-    check_status!(
-      unsafe { sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), capacity, &mut written) },
-      "expected a string"
-    )?;
-    // SAFETY: N-API wrote `written` bytes of UTF-8 (lone surrogates replaced).
-    unsafe {
-      bytes.set_len(written);
-      Ok(String::from_utf8_unchecked(bytes))
-    }
+    unsafe { utf8_of(env, value, utf16_len(env, value)?) }
+  }
+}
+
+/// The string `value`, `units` UTF-16 units long, as UTF-8 (see `impl Arg for String`).
+unsafe fn utf8_of(env: sys::napi_env, value: sys::napi_value, units: usize) -> Result<String> {
+  let capacity = units * 3 + 1; // and the NUL N-API writes
+  let mut bytes = Vec::<u8>::with_capacity(capacity);
+  let mut written = 0;
+  check_status!(
+    unsafe { sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), capacity, &mut written) },
+    "expected a string"
+  )?;
+  // SAFETY: N-API wrote `written` bytes of UTF-8 (lone surrogates replaced).
+  unsafe {
+    bytes.set_len(written);
+    Ok(String::from_utf8_unchecked(bytes))
   }
 }
 
@@ -112,17 +116,19 @@ impl Arg for String {
 impl Arg for Head {
   unsafe fn from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
     let units = unsafe { utf16_len(env, value) }?;
-    let ascii = (units >= TIGHT_READ_FROM).then(|| unsafe {
-      Head::with_ascii_value(units, |room| {
-        let mut written = 0;
-        let status = sys::napi_get_value_string_utf8(env, value, room.as_mut_ptr().cast(), units + 1, &mut written);
-        (status == sys::Status::napi_ok).then_some(written)
-      })
-    });
-    match ascii.flatten() {
-      Some(head) => Ok(head),
-      None => Ok(Head::new(Some(&unsafe { String::from_js(env, value) }?))),
+    if units >= TIGHT_READ_FROM {
+      let ascii = unsafe {
+        Head::with_ascii_value(units, |room| {
+          let mut written = 0;
+          let status = sys::napi_get_value_string_utf8(env, value, room.as_mut_ptr().cast(), units + 1, &mut written);
+          (status == sys::Status::napi_ok).then_some(written)
+        })
+      };
+      if let Some(head) = ascii {
+        return Ok(head);
+      }
     }
+    Ok(Head::new(Some(&unsafe { utf8_of(env, value, units) }?)))
   }
 }
 

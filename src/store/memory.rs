@@ -240,7 +240,8 @@ struct Slots<'a> {
 
 impl Slots<'_> {
   /// The instant the operation sees, read when first needed: a holder's
-  /// unlock needs no clock (a clock read is a twentieth of a lock+unlock).
+  /// unlock needs no clock (a clock read is a twentieth of a lock+unlock;
+  /// see `held_by_other`).
   fn now(&mut self) -> Instant {
     *self.now.get_or_insert_with(Instant::now)
   }
@@ -281,6 +282,12 @@ impl Slots<'_> {
   }
 
   fn held_by_other(&mut self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
+    // No lock, or the caller's own, alive or not: no clock read needed.
+    match self.map.get(lock_key) {
+      None => return Ok(false),
+      Some(Slot { value: Value::Text(holder), .. }) if holder == lock_name => return Ok(false),
+      Some(_) => {}
+    }
     Ok(self.text(lock_key)?.is_some_and(|holder| holder != lock_name))
   }
 
@@ -357,9 +364,7 @@ impl MemoryStore {
 
   fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
     let mut slots = self.slots();
-    // The holder's own lock goes whether it is alive or not (gone either way).
-    let own = matches!(slots.map.get(lock_key), Some(Slot { value: Value::Text(holder), .. }) if holder == lock_name);
-    if !own && slots.held_by_other(lock_key, lock_name)? {
+    if slots.held_by_other(lock_key, lock_name)? {
       return Ok(false);
     }
     slots.map.remove(lock_key);
