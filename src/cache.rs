@@ -80,14 +80,14 @@ impl Caller {
   }
 }
 
-pub struct Cache {
-  store: Arc<dyn Store>,
+pub struct Cache<S> {
+  store: Arc<S>,
   naming: KeyNaming,
   closed: AtomicBool,
 }
 
-impl Cache {
-  pub fn new(store: Arc<dyn Store>, naming: KeyNaming) -> Self {
+impl<S: Store> Cache<S> {
+  pub fn new(store: Arc<S>, naming: KeyNaming) -> Self {
     Cache { store, naming, closed: AtomicBool::new(false) }
   }
 
@@ -99,7 +99,7 @@ impl Cache {
 
   /// The store, unless `close` was called: a closed cache answers every call
   /// with an error rather than touching a connection it gave up.
-  fn store(&self) -> CacheResult<&dyn Store> {
+  fn store(&self) -> CacheResult<&S> {
     if self.closed.load(Ordering::Acquire) {
       return Err(CacheError::Closed);
     }
@@ -348,7 +348,7 @@ mod tests {
   use std::time::Duration;
 
   use super::*;
-  use crate::store::memory::MemoryStore;
+  use crate::store::memory::{MemoryStore, SharedMemoryStore};
 
   fn caller(name: &str) -> Caller {
     Caller {
@@ -361,7 +361,7 @@ mod tests {
   }
 
   /// A cache on an in-memory server of its own.
-  fn cache() -> Cache {
+  fn cache() -> Cache<SharedMemoryStore> {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     Cache::new(MemoryStore::shared(&format!("cache-tests-{n}")), KeyNaming::Plain)

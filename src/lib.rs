@@ -116,8 +116,8 @@ fn loaded_json(loaded: Loaded) -> String {
 
 /// A cache's native side: its methods, bound to it as plain functions by
 /// `open_cache` (see `bound`).
-pub struct NativeCache {
-  cache: Arc<Cache>,
+pub struct NativeCache<S> {
+  cache: Arc<Cache<S>>,
   /// lockName, lockDuration and lockRetry as index.js last set them.
   caller: RefCell<Arc<Caller>>,
   calls: Calls,
@@ -128,20 +128,38 @@ pub struct NativeCache {
 macro_rules! method {
   ($method:ident($($arg:ident: $ty:ty),*)) => {{
     #[allow(unused_variables, unused_mut)]
-    unsafe fn method(cache: &NativeCache, env: sys::napi_env, args: &[sys::napi_value; bound::MAX_ARGS]) -> Result<sys::napi_value> {
+    unsafe fn method<S: Store>(cache: &NativeCache<S>, env: sys::napi_env, args: &[sys::napi_value; bound::MAX_ARGS])
+      -> Result<sys::napi_value> {
       let mut args = args.iter();
       $(let $arg = unsafe { <$ty as bound::Arg>::from_js(env, *args.next().expect("bound::MAX_ARGS is enough"))? };)*
       unsafe { ToNapiValue::to_napi_value(env, cache.$method($($arg),*)) }
     }
-    method as bound::Method<NativeCache>
+    method::<S> as bound::Method<NativeCache<S>>
   }};
 }
 
 /// A new cache's native side: an object of its methods (`NativeCache`'s,
-/// named as JavaScript names them).
+/// named as JavaScript names them), compiled for its store.
 #[napi(catch_unwind)]
 pub fn open_cache(env: Env, options: NativeOptions, on_settled: OnSettled) -> Result<Object<'static>> {
-  let cache = NativeCache::new(options, on_settled)?;
+  let NativeOptions { mut store, caller } = options;
+  // On a cluster, an entry and its lock must share a hash slot.
+  let naming = if store.cluster.is_some() { KeyNaming::HashTagged } else { KeyNaming::Plain };
+  // Both stores start tasks or timers, which need the runtime's context.
+  match store.memory.take() {
+    Some(name) => {
+      let memory = runtime::enter(|| MemoryStore::shared(&name));
+      bind(env, NativeCache::new(memory, naming, caller, on_settled)?)
+    }
+    None => {
+      let redis = runtime::enter(|| RedisConfig::from_options(redis_options(store)).and_then(RedisStore::new))
+        .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+      bind(env, NativeCache::new(Arc::new(redis), naming, caller, on_settled)?)
+    }
+  }
+}
+
+fn bind<S: Store>(env: Env, cache: NativeCache<S>) -> Result<Object<'static>> {
   bound::object(env.raw(), cache, &[
     ("flush", method!(flush())),
     ("release", method!(release())),
@@ -166,40 +184,33 @@ pub fn open_cache(env: Env, options: NativeOptions, on_settled: OnSettled) -> Re
   ])
 }
 
-impl NativeCache {
-  fn new(options: NativeOptions, on_settled: OnSettled) -> Result<Self> {
-    let store = options.store;
-    // On a cluster, an entry and its lock must share a hash slot.
-    let naming = if store.cluster.is_some() { KeyNaming::HashTagged } else { KeyNaming::Plain };
-    // Both stores start tasks or timers, which need the runtime's context.
-    let store: Arc<dyn Store> = runtime::enter(|| match store.memory {
-      Some(name) => Ok(MemoryStore::shared(&name) as Arc<dyn Store>),
-      None => RedisConfig::from_options(RedisOptions {
-        host: store.host,
-        port: store.port,
-        cluster: store.cluster.map(addresses),
-        sentinel: store.sentinels.map(|sentinels| SentinelOptions {
-          sentinels: addresses(sentinels),
-          name: store.sentinel_name.unwrap_or_default(),
-          username: store.sentinel_username,
-          password: store.sentinel_password,
-        }),
-        username: store.username,
-        password: store.password,
-        db: store.db,
-        tls: store.tls.unwrap_or(false),
-        tls_insecure: store.tls_insecure.unwrap_or(false),
-        key_prefix: store.key_prefix.unwrap_or_default(),
-        connect_timeout_ms: store.connect_timeout_ms,
-        command_timeout_ms: store.command_timeout_ms,
-      })
-      .and_then(RedisStore::new)
-      .map(|redis| Arc::new(redis) as Arc<dyn Store>),
-    })
-    .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+fn redis_options(store: StoreOptions) -> RedisOptions {
+  RedisOptions {
+    host: store.host,
+    port: store.port,
+    cluster: store.cluster.map(addresses),
+    sentinel: store.sentinels.map(|sentinels| SentinelOptions {
+      sentinels: addresses(sentinels),
+      name: store.sentinel_name.unwrap_or_default(),
+      username: store.sentinel_username,
+      password: store.sentinel_password,
+    }),
+    username: store.username,
+    password: store.password,
+    db: store.db,
+    tls: store.tls.unwrap_or(false),
+    tls_insecure: store.tls_insecure.unwrap_or(false),
+    key_prefix: store.key_prefix.unwrap_or_default(),
+    connect_timeout_ms: store.connect_timeout_ms,
+    command_timeout_ms: store.command_timeout_ms,
+  }
+}
+
+impl<S: Store> NativeCache<S> {
+  fn new(store: Arc<S>, naming: KeyNaming, caller: CallerOptions, on_settled: OnSettled) -> Result<Self> {
     Ok(NativeCache {
       cache: Arc::new(Cache::new(store, naming)),
-      caller: RefCell::new(Arc::new(options.caller.into())),
+      caller: RefCell::new(Arc::new(caller.into())),
       calls: Calls::new(on_settled)?,
     })
   }
@@ -209,7 +220,7 @@ impl NativeCache {
   fn run<T, F, Fut>(&self, id: u32, may_wait: bool, call: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
-    F: FnOnce(Arc<Cache>, Arc<Caller>) -> Fut,
+    F: FnOnce(Arc<Cache<S>>, Arc<Caller>) -> Fut,
     Fut: Future<Output = CacheResult<T>> + Send + 'static,
   {
     let waits = match (self.cache.answers_at_once(), may_wait) {

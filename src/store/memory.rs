@@ -7,7 +7,6 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use indexmap::IndexMap;
 
 use super::{lock, DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
@@ -441,7 +440,6 @@ impl MemoryStore {
 }
 
 /// Every operation runs on the held server; `close` lets go of it.
-#[async_trait]
 impl Store for SharedMemoryStore {
   fn answers_at_once(&self) -> bool {
     true

@@ -8,9 +8,8 @@ pub mod memory;
 pub mod redis;
 mod scripts;
 
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use async_trait::async_trait;
 
 pub use crate::envelope::{Lifetime, Loaded, Touch};
 use crate::error::CacheError;
@@ -52,57 +51,60 @@ pub struct DumpedEntry {
   pub lifetime: Lifetime,
 }
 
-#[async_trait]
-pub trait Store: Send + Sync {
+/// Statically dispatched (a cache is generic over its store): a call to the
+/// in-memory store is polled once on the JS thread, and its future, boxed
+/// behind a `dyn Store`, cost an allocation and a virtual call per call.
+pub trait Store: Send + Sync + 'static {
   /// True when operations finish without waiting (in memory), so that a
   /// call is worth trying at once on the JS thread.
   fn answers_at_once(&self) -> bool;
 
   /// Writes `envelope` to live for `lifetime` unless another name holds the
   /// entry's lock.
-  async fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
-    -> StoreResult<Guarded<()>>;
+  fn save(&self, keys: &EntryKeys, lock_name: &str, envelope: String, lifetime: Lifetime)
+    -> impl Future<Output = StoreResult<Guarded<()>>> + Send;
 
   /// Reads the entry and, when it is live and not locked by another name,
   /// writes it back touched (see [`Envelope::touched`]). Nothing is written
   /// for an entry that is not an envelope.
   ///
   /// [`Envelope::touched`]: crate::envelope::Envelope::touched
-  async fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch) -> StoreResult<LoadOutcome>;
+  fn load(&self, keys: &EntryKeys, lock_name: &str, touch: Touch)
+    -> impl Future<Output = StoreResult<LoadOutcome>> + Send;
 
   /// Deletes the entry unless another name holds its lock; `Done(existed)`.
-  async fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> StoreResult<Guarded<bool>>;
+  fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> impl Future<Output = StoreResult<Guarded<bool>>> + Send;
 
   /// Takes the lock when nobody holds it (the holder too is refused, as
   /// with SETNX); a lock given no lifetime left is gone at once.
-  async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool>;
+  fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> impl Future<Output = StoreResult<bool>> + Send;
 
   /// Releases the lock when `lock_name` holds it or nobody does.
-  async fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool>;
+  fn unlock(&self, lock_key: &str, lock_name: &str) -> impl Future<Output = StoreResult<bool>> + Send;
 
-  async fn lock_holder(&self, lock_key: &str) -> StoreResult<Option<String>>;
+  fn lock_holder(&self, lock_key: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
 
   /// Every live key that starts with `prefix`.
-  async fn keys(&self, prefix: &str) -> StoreResult<Vec<String>>;
+  fn keys(&self, prefix: &str) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
 
-  async fn delete_prefix(&self, prefix: &str) -> StoreResult<()>;
+  fn delete_prefix(&self, prefix: &str) -> impl Future<Output = StoreResult<()>> + Send;
 
   /// The entries under `prefix` as (key, stored text); WRONGTYPE when a
   /// list is among them, as a Redis GET of it would be.
-  async fn dump(&self, prefix: &str) -> StoreResult<Vec<(String, String)>>;
+  fn dump(&self, prefix: &str) -> impl Future<Output = StoreResult<Vec<(String, String)>>> + Send;
 
-  async fn restore(&self, entries: Vec<DumpedEntry>) -> StoreResult<()>;
+  fn restore(&self, entries: Vec<DumpedEntry>) -> impl Future<Output = StoreResult<()>> + Send;
 
   /// Appends to the list and answers its new length.
-  async fn push(&self, key: &str, item: String) -> StoreResult<u64>;
+  fn push(&self, key: &str, item: String) -> impl Future<Output = StoreResult<u64>> + Send;
 
-  async fn pop(&self, key: &str) -> StoreResult<Option<String>>;
+  fn pop(&self, key: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
 
-  async fn list_length(&self, key: &str) -> StoreResult<u64>;
+  fn list_length(&self, key: &str) -> impl Future<Output = StoreResult<u64>> + Send;
 
   /// The key's remaining lifetime in ms, as Redis's PTTL answers it: -2
   /// when it does not exist, -1 when it does not expire.
-  async fn pttl(&self, key: &str) -> StoreResult<i64>;
+  fn pttl(&self, key: &str) -> impl Future<Output = StoreResult<i64>> + Send;
 
-  async fn close(&self) -> StoreResult<()>;
+  fn close(&self) -> impl Future<Output = StoreResult<()>> + Send;
 }

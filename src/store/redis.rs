@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
@@ -298,7 +297,6 @@ impl RedisStore {
   }
 }
 
-#[async_trait]
 impl Store for RedisStore {
   fn answers_at_once(&self) -> bool {
     false
