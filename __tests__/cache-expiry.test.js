@@ -177,6 +177,54 @@ describe('expiry as Redis holds it', () => {
     await expectLoadEndsLifetime(cache, 'expiring', () => redis.pttl(cache.cachePrefix + 'expiring'))
   })
 
+  // A save writes its envelope beside the entry and moves it into place
+  // (RENAME), that key carrying the entry's lifetime when it has one in
+  // seconds: nothing of a save may stay beside the entry, nor a lifetime
+  // the entry should not have.
+  test('a save leaves nothing beside its entry, landed or refused by another lock, and the entry only its own lifetime', async () => {
+    const tagged = tag()
+    const cache = make(tagged)
+    const other = make(tagged, { lockName: 'other' })
+    await cache.save('timed', 1, 60000)
+    await cache.save('timed-then-forever', 1, 60000)
+    await cache.save('timed-then-forever', 2)
+    await cache.save('forever-then-timed', 1)
+    await cache.save('forever-then-timed', 2, 5000)
+    expect(await other.lock('locked', 60000)).toBe(true)
+    await expect(cache.save('locked', 1, 60000)).rejects.toThrow('Object Locked')
+    await expect(cache.save('locked', 1)).rejects.toThrow('Object Locked')
+    expect(await redis.keys(`actionhero-native-cache:staging:{${cache.cachePrefix}*`)).toEqual([])
+    expect(await redis.exists(cache.cachePrefix + 'locked')).toBe(0)
+    const ttl = (key) => redis.ttl(cache.cachePrefix + key)
+    expect(await ttl('timed')).toBeGreaterThan(50)
+    expect(await ttl('timed')).toBeLessThanOrEqual(60)
+    expect(await ttl('timed-then-forever')).toBe(-1)
+    expect(await ttl('forever-then-timed')).toBeGreaterThan(0)
+    expect(await ttl('forever-then-timed')).toBeLessThanOrEqual(5)
+  })
+
+  // The touch script reads the entry's last 192 bytes, and its length only
+  // when the entry is longer: envelopes on either side of that edge.
+  test('loads rewrite readAt in place in envelopes of every length around 192 bytes', async () => {
+    const cache = make(tag())
+    const lengths = new Set()
+    for (let n = 60; n <= 150; n++) {
+      const key = `n${n}`
+      await cache.save(key, 'x'.repeat(n), 60000)
+      const first = await cache.load(key)
+      const second = await cache.load(key)
+      const text = await redis.get(cache.cachePrefix + key)
+      lengths.add(text.length)
+      expect(second.value).toBe('x'.repeat(n))
+      expect(second.lastReadAt).toBeGreaterThanOrEqual(first.createdAt)
+      expect(JSON.parse(text)).toEqual({ value: 'x'.repeat(n), expireTimestamp: first.expireTimestamp, createdAt: first.createdAt, readAt: JSON.parse(text).readAt })
+      expect(JSON.parse(text).readAt).toBeGreaterThanOrEqual(second.lastReadAt)
+    }
+    expect([...lengths].some((length) => length < 192)).toBe(true)
+    expect(lengths.has(192)).toBe(true)
+    expect([...lengths].some((length) => length > 192)).toBe(true)
+  })
+
   // The touch script, sent before Rust has seen the entry, must judge
   // expiry as Rust does: read in that very millisecond it once took the
   // entry for live and ended its lifetime, while the load answered Object

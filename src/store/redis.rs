@@ -310,9 +310,15 @@ impl Store for RedisStore {
     let keys = &self.entry_keys(keys);
     // Under keyPrefix too: an ACL that confines the app to it allows it.
     let staging = self.key(&staging_key(&keys.entry)).into_owned();
-    let (mode, arg) = lifetime_args(lifetime);
+    // A lifetime in seconds (any expireTimeMS) goes on the new envelope's
+    // key itself, and RENAME carries it over: the script then makes two
+    // calls, not three. Any other is the script's to set.
+    let (expiry, (mode, arg)) = match lifetime {
+      Lifetime::Secs(secs) => (SetExpiry::EX(secs), (scripts::KEPT, String::new())),
+      other => (SetExpiry::PX(STAGING_MS), lifetime_args(other)),
+    };
     let mut save = redis::pipe();
-    save.set_options(&staging, envelope, SetOptions::default().with_expiration(SetExpiry::PX(STAGING_MS)));
+    save.set_options(&staging, envelope, SetOptions::default().with_expiration(expiry));
     save.add_command(scripts::SAVE.call(&[&keys.entry, &keys.lock, &staging]).arg(lock_name).arg(mode).arg(arg).take());
     let ((), saved): ((), bool) = self.query_pipe(&save).await?;
     Ok(if saved { Guarded::Done(()) } else { Guarded::Locked })
@@ -463,7 +469,9 @@ impl Store for RedisStore {
 
 /// How long a new envelope may wait beside its entry: far longer than the
 /// round trip that moves it, so that only a save cut off halfway leaves
-/// one, and not for long.
+/// one, and not for long. (An entry with a lifetime in seconds has its
+/// envelope written with that lifetime instead: one left behind lasts no
+/// longer than the entry would have.)
 const STAGING_MS: u64 = 60_000;
 
 /// Where `save` writes a new envelope before moving it into place: outside

@@ -20,7 +20,7 @@ local function apply_lifetime(key, mode, arg)
   if mode == 'secs' then redis.call('EXPIRE', key, arg)
   elseif mode == 'until' then redis.call('PEXPIREAT', key, arg)
   elseif mode == 'gone' then redis.call('DEL', key)
-  else redis.call('PERSIST', key) end
+  elseif mode == 'forever' then redis.call('PERSIST', key) end
 end
 ";
 
@@ -66,6 +66,11 @@ pub fn last_kept_ms(at: f64) -> i64 {
   at.ceil() as i64 - 1
 }
 
+/// The lifetime mode that leaves a key's lifetime as it is: each call a
+/// script makes costs Redis about as much as a plain command, so a lifetime
+/// set beforehand by the command that wrote the key is not set again.
+pub const KEPT: &str = "kept";
+
 /// A lifetime as a script's two arguments.
 pub fn lifetime_args(lifetime: Lifetime) -> (&'static str, String) {
   match lifetime {
@@ -78,7 +83,9 @@ pub fn lifetime_args(lifetime: Lifetime) -> (&'static str, String) {
 
 /// Moves a new envelope, written beside the entry by a plain SET just
 /// before, into place unless another name holds the lock.
-/// KEYS: entry, lock, the new envelope's key. ARGV: lock name, lifetime mode and argument.
+/// KEYS: entry, lock, the new envelope's key. ARGV: lock name, lifetime mode
+/// and argument, the mode [`KEPT`] when the new envelope's key already has
+/// the entry's lifetime (RENAME carries it over).
 pub static SAVE: LazyLock<Lua> = LazyLock::new(|| {
   Lua::new(
     r"
@@ -121,10 +128,12 @@ return 1
 pub static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
   Lua::new(
     r#"
-local length = redis.call('STRLEN', KEYS[1])
-if length == 0 or held_by_other(KEYS[2], ARGV[1]) then return false end
-local from = math.max(length - 192, 0)
-local window = redis.call('GETRANGE', KEYS[1], from, -1)
+local window = redis.call('GETRANGE', KEYS[1], -192, -1)
+if window == '' or held_by_other(KEYS[2], ARGV[1]) then return false end
+-- A window shorter than 192 bytes is the whole entry.
+local length = #window
+if length == 192 then length = redis.call('STRLEN', KEYS[1]) end
+local from = length - #window
 local find, sub = string.find, string.sub
 local at = find(window, '"expireTimestamp":', 1, true)
 if not at then return false end
