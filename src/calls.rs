@@ -158,24 +158,25 @@ impl Calls {
     Ok(Calls { queued: Mutex::default(), replies: Arc::new(replies) })
   }
 
-  /// Runs a call as `waits` says it may. One that never waits is polled
-  /// here on the JS thread, pinned on the stack: no allocation, no runtime
-  /// to enter. One that may wait is boxed and polled once: when it finishes
-  /// without waiting, that is its reply. Otherwise (or at once, for a store
-  /// that always waits: polling would send its request on its own) the call
-  /// is queued for the next flush.
+  /// Runs a call that never waits: polled here on the JS thread, pinned on
+  /// the stack, borrowing what it needs: no allocation, no runtime to enter.
+  pub fn run_now<T>(work: impl Future<Output = CacheResult<T>>) -> Settled<T> {
+    let work = pin!(answering_panics(work));
+    Either::A(Reply(match work.poll(&mut Context::from_waker(Waker::noop())) {
+      Poll::Ready(outcome) => outcome,
+      Poll::Pending => Err(CacheError::Internal("a call that cannot wait waited".to_owned())),
+    }))
+  }
+
+  /// Runs a call that may wait: it is boxed and polled once, and when it
+  /// finishes without waiting, that is its reply. Otherwise (or at once, for
+  /// a store that always waits: polling would send its request on its own)
+  /// the call is queued for the next flush.
   pub fn run<T, F>(&self, id: u32, waits: Waits, work: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = CacheResult<T>> + Send + 'static,
   {
-    if waits == Waits::Never {
-      let work = pin!(answering_panics(work));
-      return Either::A(Reply(match work.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(outcome) => outcome,
-        Poll::Pending => Err(CacheError::Internal("a call that cannot wait waited".to_owned())),
-      }));
-    }
     if waits == Waits::Always {
       return self.queue(id, answering_panics(work));
     }

@@ -343,8 +343,7 @@ impl Store for RedisStore {
     // wrote to an entry that turns out not to be an envelope.
     read.cmd("MGET").arg(&keys.entry).arg(&keys.lock).cmd("PTTL").arg(&keys.entry);
     read.add_command(touch_in_place_cmd(keys, lock_name, touch));
-    let ((text, holder), pttl, written): ((Option<Vec<u8>>, Option<String>), i64, Option<TailWritten>) =
-      self.query_pipe(&read).await?;
+    let ((text, holder), pttl, written): LoadReplies = self.query_pipe(&read).await?;
     let Some(text) = text else {
       return Ok(LoadOutcome::Missing);
     };
@@ -493,6 +492,10 @@ fn hash_tag(key: &str) -> Option<&str> {
   let close = key[open + 1..].find('}')?;
   (close > 0).then(|| &key[open + 1..open + 1 + close])
 }
+
+/// A load's three replies: MGET's (the entry's text, the lock's holder),
+/// PTTL's, and what `scripts::TOUCH` wrote.
+type LoadReplies = ((Option<Vec<u8>>, Option<String>), i64, Option<TailWritten>);
 
 /// `scripts::TOUCH` for this load: the tail is found by the script, the
 /// numbers it writes are formatted here, as JavaScript writes them.
