@@ -9,6 +9,7 @@
 //! concurrency those wake-ups, not Redis, were the limit.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::future::Future;
 use std::mem;
 use std::panic::AssertUnwindSafe;
@@ -93,12 +94,16 @@ pub struct Calls {
   /// Calls made on the JS thread since the last flush.
   queued: Mutex<Vec<Job>>,
   replies: Arc<Replies>,
+  /// Set by `release`; the JS thread's own record, read without a lock.
+  released: Cell<bool>,
 }
 
 struct Replies {
   ready: Arc<Mutex<Vec<(u32, Completion)>>>,
-  /// None once released.
-  deliver: Mutex<Option<Deliver>>,
+  /// None once released. Taken only long enough to clone: the call through
+  /// it wakes the JS thread, which, holding the lock there, found the lock
+  /// taken at its next call and slept on it (see `send`).
+  deliver: Mutex<Option<Arc<Deliver>>>,
 }
 
 impl Replies {
@@ -121,7 +126,8 @@ impl Replies {
   }
 
   fn send(&self) {
-    if let Some(deliver) = &*lock(&self.deliver) {
+    let deliver = lock(&self.deliver).clone();
+    if let Some(deliver) = deliver {
       deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
     }
   }
@@ -154,8 +160,8 @@ impl Calls {
         let batch = mem::take(&mut *lock(&batch));
         Ok(FnArgs::from(batch.into_iter().unzip()))
       })?;
-    let replies = Replies { ready, deliver: Mutex::new(Some(deliver)) };
-    Ok(Calls { queued: Mutex::default(), replies: Arc::new(replies) })
+    let replies = Replies { ready, deliver: Mutex::new(Some(Arc::new(deliver))) };
+    Ok(Calls { queued: Mutex::default(), replies: Arc::new(replies), released: Cell::new(false) })
   }
 
   /// Runs a call that never waits: polled here on the JS thread, pinned on
@@ -194,7 +200,7 @@ impl Calls {
     F: Future<Output = CacheResult<T>> + Send + 'static,
   {
     // Nothing could carry the reply back any more.
-    if lock(&self.replies.deliver).is_none() {
+    if self.released.get() {
       return Either::A(Reply(Err(CacheError::Closed)));
     }
     let replies = self.replies.clone();
@@ -222,6 +228,7 @@ impl Calls {
   /// Closes the reply channel, so that nothing of this cache is left for
   /// Node's event loop (or jest's open-handle check) to see.
   pub fn release(&self) {
+    self.released.set(true);
     // Dropping the last reference releases the thread-safe function.
     lock(&self.replies.deliver).take();
   }
