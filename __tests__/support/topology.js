@@ -35,10 +35,22 @@ async function freePorts (count, { bus = false } = {}) {
   const ports = []
   while (ports.length < count) {
     const port = await freePort()
-    if (ports.includes(port) || (bus && (port + 10000 > 65535 || !(await isFree(port + 10000))))) continue
+    // A node's bus port is its port + 10000: no port may be another's bus port.
+    const taken = ports.includes(port) || (bus && ports.some((other) => Math.abs(other - port) === 10000))
+    if (taken || (bus && (port + 10000 > 65535 || !(await isFree(port + 10000))))) continue
     ports.push(port)
   }
   return ports
+}
+
+/**
+ * Waits for every server's start, then fails with the first that failed: a
+ * start still under way when another failed would otherwise be missed by
+ * the stop that follows, and its server left running.
+ */
+async function allStarted (starts) {
+  const failed = (await Promise.allSettled(starts)).find((start) => start.status === 'rejected')
+  if (failed) throw failed.reason
 }
 
 /** Runs `command` on a short-lived connection to `port`. */
@@ -79,7 +91,7 @@ async function startCluster ({ masters = 3, replicas = 0 } = {}) {
   const ports = await freePorts(masters * (1 + replicas), { bus: true })
   const servers = new Map()
   try {
-    await Promise.all(ports.map(async (port) => {
+    await allStarted(ports.map(async (port) => {
       servers.set(port, await startRedis({
         port,
         args: ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
@@ -140,7 +152,7 @@ async function startSentinels ({ name = 'mymaster' } = {}) {
   const servers = new Map()
   const started = async (port, options) => servers.set(port, await startRedis({ port, ...options }))
   try {
-    await Promise.all([
+    await allStarted([
       // --dir: a replica writes the master's snapshot to disk while it syncs.
       started(masterPort, { args: ['--dir', dir] }),
       started(replicaPort, { args: ['--replicaof', HOST, String(masterPort), '--dir', dir] }),
