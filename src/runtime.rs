@@ -15,12 +15,16 @@
 //! third of the CPU per call, once it stopped spinning there).
 
 use std::future::Future;
+use std::mem;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
+
+use crate::store::lock;
 
 /// How long the runtime's thread stays awake after the last call or reply:
 /// long enough to cover Node's own wake-up between a reply and the next
@@ -37,6 +41,13 @@ struct Runtime {
   /// Calls handed over whose replies have not been sent yet.
   in_flight: AtomicUsize,
   wake: Notify,
+  /// Work handed over while the thread spins, which it spawns on its next
+  /// turn: `Handle::spawn` from Node's thread wakes the runtime's driver
+  /// through its eventfd, a system call there and a readiness to read here,
+  /// though the thread is awake.
+  inbox: Mutex<Vec<Pin<Box<dyn Future<Output = ()> + Send>>>>,
+  /// Whether the thread spins, and so takes what `inbox` holds.
+  spinning: AtomicBool,
 }
 
 static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
@@ -47,9 +58,19 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
   let handle = runtime.handle().clone();
   std::thread::Builder::new()
     .name("actionhero-native-cache".into())
-    .spawn(move || runtime.block_on(spin()))
+    .spawn(move || {
+      runtime.spawn(keep_timers_near());
+      runtime.block_on(spin())
+    })
     .expect("actionhero-native-cache: cannot start its runtime thread");
-  Runtime { handle, active: AtomicBool::new(false), in_flight: AtomicUsize::new(0), wake: Notify::new() }
+  Runtime {
+    handle,
+    active: AtomicBool::new(false),
+    in_flight: AtomicUsize::new(0),
+    wake: Notify::new(),
+    inbox: Mutex::default(),
+    spinning: AtomicBool::new(false),
+  }
 });
 
 /// Runs on the runtime's thread for as long as the process lives: waits for
@@ -59,8 +80,10 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
 async fn spin() {
   loop {
     RUNTIME.wake.notified().await;
+    RUNTIME.spinning.store(true, Ordering::SeqCst);
     let mut until = Instant::now() + SPIN;
     while RUNTIME.in_flight.load(Ordering::Acquire) <= SPIN_IN_FLIGHT {
+      spawn_inbox();
       tokio::task::yield_now().await;
       let now = Instant::now();
       if RUNTIME.active.swap(false, Ordering::AcqRel) {
@@ -69,6 +92,31 @@ async fn spin() {
         break;
       }
     }
+    RUNTIME.spinning.store(false, Ordering::SeqCst);
+    // What came before the flag fell (see `spawn`).
+    spawn_inbox();
+  }
+}
+
+fn spawn_inbox() {
+  let work = mem::take(&mut *lock(&RUNTIME.inbox));
+  for job in work {
+    drop(RUNTIME.handle.spawn(job));
+  }
+}
+
+/// The most the time driver's next wake-up is away (see `keep_timers_near`).
+const TIMER_TICK: Duration = Duration::from_secs(1);
+
+/// Sleeps `TIMER_TICK` at a time, for as long as the process lives. Every
+/// Redis call arms a deadline (its command timeout, 5 s by default); one
+/// earlier than the time driver's next wake-up makes the driver wake itself
+/// through its eventfd, a system call, and with no other timer pending every
+/// one is: two per call. This timer keeps the next wake-up at most a second
+/// away.
+async fn keep_timers_near() {
+  loop {
+    tokio::time::sleep(TIMER_TICK).await;
   }
 }
 
@@ -87,7 +135,17 @@ fn mark_active() {
 pub fn spawn<F: Future<Output = ()> + Send + 'static>(calls: usize, work: F) {
   let runtime = &*RUNTIME;
   runtime.in_flight.fetch_add(calls, Ordering::AcqRel);
-  drop(runtime.handle.spawn(work));
+  if runtime.spinning.load(Ordering::SeqCst) {
+    lock(&runtime.inbox).push(Box::pin(work));
+    // Still spinning: the thread takes it on its next turn. Stopped since:
+    // its last look at the inbox, after the flag fell, took the work or
+    // missed it; whatever is left is spawned from here.
+    if !runtime.spinning.load(Ordering::SeqCst) {
+      spawn_inbox();
+    }
+  } else {
+    drop(runtime.handle.spawn(work));
+  }
   mark_active();
 }
 
