@@ -53,20 +53,20 @@ function renderTargets (results, limits) {
   const slopeText = (kind, c) => `${kind} c = ${c}: ${signed(slope(kind, c, 'native'))} / ${signed(slope(kind, c, 'js'))} µs`
   row('Server CPU growing from 100 B to 100 kB no faster than the JS cache\'s, at c = 64 (addon / JS)',
     `${slopeText('save', 64)}; ${slopeText('load', 64)} (at c = 1, for reference: ${slopeText('save', 1)}; ${slopeText('load', 1)})`,
-    ['save', 'load'].every((kind) => slope(kind, 64, 'native') <= slope(kind, 64, 'js')))
+    ['save', 'load'].every((kind) => slope(kind, 64, 'native') <= slope(kind, 64, 'js')),
+    `A plain SET / GET of the same values from Node grows ${signed(slope('save', 64, 'plain'))} / ${signed(slope('load', 64, 'plain'))} µs ` +
+    `at c = 64: what carrying the value costs Redis. At 100 kB, per call: addon ${short(srv(find('save', 100000, 64, 'native')))} µs, ` +
+    `JS cache ${short(srv(find('save', 100000, 64, 'js')))}, plain SET ${short(srv(find('save', 100000, 64, 'plain')))} (saves).`)
 
   // One call at a time, against redis-benchmark's round trip.
   for (const [kind, raw] of [['save', 'SET'], ['load', 'GET']]) {
     const native = find(kind, 100, 1, 'native')
     const floor = find(kind, 100, 1, 'redis-benchmark')
     const overhead = native.p50 - floor.p50
-    let limit = ''
-    if (kind === 'load') {
-      const script = native.server.usecPerCall.evalsha
-      const plain = find(kind, 100, 1, 'plain')
-      limit = `The touch script (EVALSHA) takes ${short(script)} µs of Redis's time per load, inside the round trip the answer waits for ` +
-        `(commandstats). A plain GET from Node: ${short(plain.p50)} µs p50.`
-    }
+    const script = native.server.usecPerCall.evalsha
+    const plain = find(kind, 100, 1, 'plain')
+    const limit = `Its script (EVALSHA) takes ${short(script)} µs of Redis's time per ${kind}, inside the round trip the answer waits for ` +
+      `(commandstats). A plain ${raw} from Node on a bare socket: ${short(plain.p50)} µs p50.`
     row(`${kind}, c = 1: p50 at most 10 µs above redis-benchmark's ${raw}`,
       `${short(native.p50)} µs against ${short(floor.p50)} µs: ${overhead >= 0 ? '+' : '−'}${short(Math.abs(overhead))} µs`, overhead <= 10, limit)
   }
@@ -79,6 +79,12 @@ function renderTargets (results, limits) {
       const js = results.app.js[`${kind}:${c}`]
       const reached = native.opsPerSecond / js.opsPerSecond
       let limit = ''
+      if (c === 1) {
+        const plain = find(kind, 100, 1, 'plain')
+        limit = `${wanted}× the JS cache is a ${kind} every ${short(1e6 / (wanted * js.opsPerSecond))} µs; the addon's took ` +
+          `${short(1e6 / native.opsPerSecond)} µs (1 / calls per second), of which Redis's CPU ${short(srv(native))} µs, and a plain ` +
+          `${kind === 'save' ? 'SET' : 'GET'} from Node takes ${short(plain.p50)} µs p50 (operations table).`
+      }
       if (c === 64) {
         const ceiling = cores / cpu(native) * 1e6
         limit = `CPU per call, Redis + the app's process: addon ${short(srv(native))} + ${short(native.cpuMicrosPerOp)} µs, ` +
