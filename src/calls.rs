@@ -9,7 +9,6 @@
 //! concurrency those wake-ups, not Redis, were the limit.
 
 use std::any::Any;
-use std::cell::Cell;
 use std::future::Future;
 use std::mem;
 use std::panic::AssertUnwindSafe;
@@ -94,15 +93,13 @@ pub struct Calls {
   /// Calls made on the JS thread since the last flush.
   queued: Mutex<Vec<Job>>,
   replies: Arc<Replies>,
-  /// Set by `release`; the JS thread's own record, read without a lock.
-  released: Cell<bool>,
 }
 
 struct Replies {
   ready: Arc<Mutex<Vec<(u32, Completion)>>>,
-  /// None once released. Taken only long enough to clone: the call through
-  /// it wakes the JS thread, which, holding the lock there, found the lock
-  /// taken at its next call and slept on it (see `send`).
+  /// None once released. Held only long enough to clone: held through the
+  /// call, which wakes the JS thread, it was still taken when that thread
+  /// made its next call, which slept on it.
   deliver: Mutex<Option<Arc<Deliver>>>,
 }
 
@@ -161,7 +158,7 @@ impl Calls {
         Ok(FnArgs::from(batch.into_iter().unzip()))
       })?;
     let replies = Replies { ready, deliver: Mutex::new(Some(Arc::new(deliver))) };
-    Ok(Calls { queued: Mutex::default(), replies: Arc::new(replies), released: Cell::new(false) })
+    Ok(Calls { queued: Mutex::default(), replies: Arc::new(replies) })
   }
 
   /// Runs a call that never waits: polled here on the JS thread, pinned on
@@ -200,7 +197,7 @@ impl Calls {
     F: Future<Output = CacheResult<T>> + Send + 'static,
   {
     // Nothing could carry the reply back any more.
-    if self.released.get() {
+    if lock(&self.replies.deliver).is_none() {
       return Either::A(Reply(Err(CacheError::Closed)));
     }
     let replies = self.replies.clone();
@@ -228,7 +225,6 @@ impl Calls {
   /// Closes the reply channel, so that nothing of this cache is left for
   /// Node's event loop (or jest's open-handle check) to see.
   pub fn release(&self) {
-    self.released.set(true);
     // Dropping the last reference releases the thread-safe function.
     lock(&self.replies.deliver).take();
   }

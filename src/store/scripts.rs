@@ -156,7 +156,7 @@ if expire_at and ARGV[3] ~= '' then
   expire, mode, arg = ARGV[3], ARGV[4], ARGV[5]
 elseif expire_at and expire_at - now <= tonumber(ARGV[6]) then
   -- The ms before, as last_kept_ms gives it: a whole number below 2^53,
-  -- which Redis passes on in full.
+  -- which %d writes in full.
   mode, arg = 'until', format('%d', math.ceil(expire_at) - 1)
 end
 local tail = '"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[2] .. '}'
