@@ -12,6 +12,7 @@ const { openCache, memoryServerKeyCount } = require('./lib/native')
 const { storeOptions } = require('./lib/store-options')
 const { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson } = require('./lib/args')
 const { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError } = require('./lib/replies')
+const { queueMicrotask } = require('./lib/node-timers')
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',

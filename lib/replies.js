@@ -7,6 +7,7 @@
 // The addon's errors are made in Node's main realm, where `instanceof Error`
 // of another realm (a jest test's) does not see them; this does.
 const { isNativeError } = require('util').types
+const { nextTick, setInterval } = require('./node-timers')
 
 /** Whether an outcome is an Error; the typeof test spares most replies (true, a string) a call into C++. */
 const isError = (outcome) => typeof outcome === 'object' && outcome !== null && isNativeError(outcome)
@@ -55,8 +56,8 @@ function localized ({ message, code }, localize) {
  * process.nextTick copies four or more through a loop.
  */
 function deliverSoon (outcome, next, shape, localize) {
-  if (isError(outcome)) process.nextTick(fail, outcome, next, shape, localize)
-  else process.nextTick(shape.deliver, next, outcome)
+  if (isError(outcome)) nextTick(fail, outcome, next, shape, localize)
+  else nextTick(shape.deliver, next, outcome)
 }
 
 function fail (error, next, shape, localize) {

@@ -1,0 +1,17 @@
+'use strict'
+
+// Node's own process.nextTick, queueMicrotask and setInterval, taken from
+// Node's main realm. jest's fake timers (jest.useFakeTimers(), which fakes
+// all three by default) replace them in a test file's realm, where calls
+// that waited on them never answered until the test ran its fake timers;
+// actionhero's JS cache answers there, its replies coming from a socket.
+// The main realm's are never faked, and read once they cost no lookup of
+// `process` (a global, in dictionary mode) per call.
+
+const mainRealm = require('vm').runInThisContext('globalThis')
+
+module.exports = {
+  nextTick: mainRealm.process.nextTick,
+  queueMicrotask: mainRealm.queueMicrotask,
+  setInterval: mainRealm.setInterval
+}
