@@ -29,7 +29,7 @@ const { spawn, execFileSync } = require('child_process')
 const Redis = require('ioredis')
 
 const { Cache } = require('..')
-const { measure, valueOfSize, format, short, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
+const { measure, valueOfSize, format, short, times, pairedRatio, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
 const { MapCache } = require('./map-cache')
 const { PlainRedis } = require('./plain-redis')
 const { measureLimits } = require('./limits')
@@ -389,6 +389,12 @@ async function scanDelete (client, pattern) {
 
 /** Short rounds per case, each implementation in turn; the median round counts. */
 const ROUNDS = 3
+// The in-memory store and the Map answer on this thread in a µs or so: a
+// few ms of other work on the machine outweigh a round of them. They take
+// more, shorter rounds, in turn, and are compared round by round (see
+// pairedRatio): with three rounds, their ratio for one case moved by up to
+// a fifth between runs.
+const IN_PROCESS_ROUNDS = 9
 
 /** The round with the median calls per second. */
 function median (rounds) {
@@ -450,13 +456,15 @@ async function runMatrix (redis, probe, options, results, log) {
           const rowSize = kind === 'lock' ? null : size
           const rounds = built.map(() => [])
           const failed = built.map(() => null)
-          for (let round = 0; round < ROUNDS; round++) {
-            for (const [i, { implementation, cache }] of built.entries()) {
-              if (failed[i]) continue
-              try {
-                rounds[i].push(await measureCase(probe, implementation, inScripts[implementation.id], kind, cache, value, c, options.seconds / ROUNDS))
-              } catch (error) {
-                failed[i] = error
+          for (const [onRedis, count] of [[true, ROUNDS], [false, IN_PROCESS_ROUNDS]]) {
+            for (let round = 0; round < count; round++) {
+              for (const [i, { implementation, cache }] of built.entries()) {
+                if (failed[i] || Boolean(implementation.onRedis) !== onRedis) continue
+                try {
+                  rounds[i].push(await measureCase(probe, implementation, inScripts[implementation.id], kind, cache, value, c, options.seconds / count))
+                } catch (error) {
+                  failed[i] = error
+                }
               }
             }
           }
@@ -466,7 +474,7 @@ async function runMatrix (redis, probe, options, results, log) {
               results.cases.push({ ...entry, error: failed[i].message })
               results.failures++
             } else {
-              results.cases.push({ ...entry, result: median(rounds[i]) })
+              results.cases.push({ ...entry, result: median(rounds[i]), roundOps: rounds[i].map((r) => r.opsPerSecond) })
             }
           }
           log(`${OP_LABELS[kind]} ${rowSize ? SIZE_LABELS[size] : ''} c=${c}`)
@@ -608,7 +616,8 @@ function render (options, results, meta) {
   out('Each cell: operations per second · p50 / p99 latency (µs, per call from hrtime) · Redis server CPU per op (INFO cpu delta / ops) · ' +
     'this process\'s CPU per op (every thread) · top-level commands per op (INFO commandstats delta, less the commands Lua scripts ran, which MONITOR counts in a short separate run). ' +
     'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
-    `The implementations take each case in turn, in ${ROUNDS} rounds that share the case's time; a cell is the round with the median operations per second (redis-benchmark, plain and relay: one run). ` +
+    `The implementations take each case in turn, in ${ROUNDS} rounds that share the case's time (the in-memory store and the Map: ${IN_PROCESS_ROUNDS}); a cell is the round with the median operations per second (redis-benchmark, plain and relay: one run), ` +
+    'and in-memory / Map is the median of the ratios of their rounds, each round of one against the other\'s round run just before or after it. ' +
     'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution. ' +
     'Plain SET / GET: one plain `SET` (save) or `GET` (load) per call from this Node process on a bare socket (bench/plain-redis.js), timed as the caches are: ' +
     'the round trip as any Node client pays it, its reply waking Node\'s thread.')
@@ -632,7 +641,7 @@ function render (options, results, meta) {
           ? `${format(opsOf(relayNative))}/s, ${format(opsOf(relayJs))}/s (${ratio(opsOf(relayNative), opsOf(relayJs))})`
           : '—'
         out(`| ${OP_LABELS[kind]} | ${kind === 'lock' ? '—' : SIZE_LABELS[size]} | ${c} | ` +
-          `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${ratio(opsOf(memory), opsOf(map))}** | ` +
+          `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${memory && map && memory.result && map.result ? times(pairedRatio(memory, map)) : '—'}** | ` +
           `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${cell(get('plain'))} | ${relay} | ${cell(memory)} | ${cell(map)} | ` +
           `${cell(cluster)}${cluster ? ` (${ratio(opsOf(cluster), opsOf(native))})` : ''} |`)
       }

@@ -104,9 +104,25 @@ function short (n) {
   return Number(n.toPrecision(3)).toString()
 }
 
+/** A ratio as the tables write it: 1.23×. */
+const times = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '—')
+
+/**
+ * How `a` compares with `b` (two entries of the operations table) in calls
+ * per second: the median of their rounds' ratios, each round of one against
+ * the other's taken just before or after it, so that other work on the
+ * machine weighs on both alike; the ratio of their median rounds where
+ * they lack rounds of their own.
+ */
+function pairedRatio (a, b) {
+  const ratios = (a.roundOps || []).map((ops, i) => ops / b.roundOps[i]).filter(Number.isFinite).sort((x, y) => x - y)
+  if (ratios.length === 0 || ratios.length !== b.roundOps.length) return a.result.opsPerSecond / b.result.opsPerSecond
+  return ratios[Math.floor(ratios.length / 2)]
+}
+
 // How the tables name the operations and the value sizes.
 const OPS = ['save', 'load', 'mix', 'lock']
 const OP_LABELS = { save: 'save', load: 'load', mix: 'save/load 50/50', lock: 'lock+unlock' }
 const SIZE_LABELS = { 100: '100 B', 10000: '10 kB', 100000: '100 kB' }
 
-module.exports = { measure, valueOfSize, format, short, OPS, OP_LABELS, SIZE_LABELS }
+module.exports = { measure, valueOfSize, format, short, times, pairedRatio, OPS, OP_LABELS, SIZE_LABELS }

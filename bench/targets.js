@@ -5,13 +5,12 @@
 // of this run that shows what limits it.
 
 const os = require('os')
-const { short, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
+const { short, times, pairedRatio, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
 
 const SIZES = Object.keys(SIZE_LABELS).map(Number)
 // RSS moves in allocator steps of a few MB; a leak keeps growing.
 const FLAT_RSS_MB = 5
 
-const times = (x) => `${x.toFixed(2)}×`
 const perSecond = (rate) => `${Math.round(rate).toLocaleString('en-US')} calls/s`
 const status = (met) => (met ? 'met' : '**not met**')
 
@@ -21,8 +20,9 @@ const status = (met) => (met ? 'met' : '**not met**')
  * --quick or --only run).
  */
 function renderTargets (results, limits) {
-  const find = (kind, size, c, id) => {
-    const entry = results.cases.find((e) => e.kind === kind && e.size === size && e.concurrency === c && e.id === id)
+  const entryOf = (kind, size, c, id) => results.cases.find((e) => e.kind === kind && e.size === size && e.concurrency === c && e.id === id)
+  const find = (...args) => {
+    const entry = entryOf(...args)
     return entry && entry.result
   }
   const srv = (r) => r.server.cpuMicrosPerOp
@@ -109,9 +109,8 @@ function renderTargets (results, limits) {
     const cells = []
     for (const kind of OPS) {
       for (const size of kind === 'lock' ? [null] : SIZES) {
-        const memory = find(kind, size, c, 'memory')
-        const map = find(kind, size, c, 'map')
-        cells.push({ kind, size, ratio: memory.opsPerSecond / map.opsPerSecond, map })
+        const map = entryOf(kind, size, c, 'map')
+        cells.push({ kind, size, ratio: pairedRatio(entryOf(kind, size, c, 'memory'), map), map: map.result })
       }
     }
     const below = cells.filter((cell) => cell.ratio < 0.9)
