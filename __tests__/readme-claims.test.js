@@ -14,7 +14,8 @@
 //   (j) own connection; in fake mode the native store, not fakeredis: here
 //   (k) Promise forms: cache-save-load.test.js, cache-errors.test.js (every method returns a Promise)
 // And from the API section: dumpWrite with a list, writable prefixes, pttl,
-// the lazy connection.
+// the lazy connection; callbacks in their caller's async context:
+// async-context.test.js; calls under jest's fake timers: fake-timers.test.js.
 
 const fs = require('fs')
 const Redis = require('ioredis')
