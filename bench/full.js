@@ -575,7 +575,7 @@ async function runGrowth (redis, options, results, log) {
 
 // The table.
 
-const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '—')
+const ratio = (a, b) => times(a / b)
 
 function commandsText (top) {
   const entries = Object.entries(top || {}).sort((a, b) => b[1] - a[1])
@@ -641,7 +641,7 @@ function render (options, results, meta) {
           ? `${format(opsOf(relayNative))}/s, ${format(opsOf(relayJs))}/s (${ratio(opsOf(relayNative), opsOf(relayJs))})`
           : '—'
         out(`| ${OP_LABELS[kind]} | ${kind === 'lock' ? '—' : SIZE_LABELS[size]} | ${c} | ` +
-          `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${memory && map && memory.result && map.result ? times(pairedRatio(memory, map)) : '—'}** | ` +
+          `**${ratio(opsOf(native), opsOf(js))}** | **${ratio(srvOf(native), srvOf(js))}** | **${times(pairedRatio(memory, map))}** | ` +
           `${cell(native)} | ${cell(js)} | ${cell(get('redis-benchmark'))} | ${cell(get('plain'))} | ${relay} | ${cell(memory)} | ${cell(map)} | ` +
           `${cell(cluster)}${cluster ? ` (${ratio(opsOf(cluster), opsOf(native))})` : ''} |`)
       }

@@ -111,12 +111,12 @@ const times = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '—')
  * How `a` compares with `b` (two entries of the operations table) in calls
  * per second: the median of their rounds' ratios, each round of one against
  * the other's taken just before or after it, so that other work on the
- * machine weighs on both alike; the ratio of their median rounds where
- * they lack rounds of their own.
+ * machine weighs on both alike. NaN when either has no result (a failed
+ * case, or one the run left out).
  */
 function pairedRatio (a, b) {
-  const ratios = (a.roundOps || []).map((ops, i) => ops / b.roundOps[i]).filter(Number.isFinite).sort((x, y) => x - y)
-  if (ratios.length === 0 || ratios.length !== b.roundOps.length) return a.result.opsPerSecond / b.result.opsPerSecond
+  if (!a || !a.result || !b || !b.result) return NaN
+  const ratios = a.roundOps.map((ops, i) => ops / b.roundOps[i]).sort((x, y) => x - y)
   return ratios[Math.floor(ratios.length / 2)]
 }
 

@@ -6,6 +6,7 @@
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
+const timers = require('timers')
 const { spawnSync } = require('child_process')
 const Redis = require('ioredis')
 const { Cache } = require('../..')
@@ -23,18 +24,20 @@ const sleepUntil = (since, ms) => sleep(Math.max(0, since + ms - Date.now()))
 const failsWithin = ({ connectTimeoutMS, commandTimeoutMS }) => connectTimeoutMS + commandTimeoutMS + 250
 
 /**
- * Calls `invoke(callback)` and resolves with the arguments of the callback.
- * The guard only turns a callback that never comes into a failure instead
- * of a hung test; it is not a speed requirement.
+ * `promise`, or a failure with `message` once `ms` have passed: a guard
+ * that turns a hang into a failure, not a speed requirement. It keeps time
+ * with Node's own timers, which jest's fake timers leave alone.
  */
-function viaCallback (invoke, guardMs = 4000) {
+function within (promise, ms, message) {
   return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`the callback was not called within ${guardMs} ms`)), guardMs)
-    invoke((...args) => {
-      clearTimeout(guard)
-      resolve(args)
-    })
+    const guard = timers.setTimeout(() => reject(new Error(message)), ms)
+    promise.then(resolve, reject).finally(() => timers.clearTimeout(guard))
   })
+}
+
+/** Calls `invoke(callback)` and resolves with the arguments of the callback (guarded as `within` does). */
+function viaCallback (invoke, guardMs = 4000) {
+  return within(new Promise((resolve) => invoke((...args) => resolve(args))), guardMs, `the callback was not called within ${guardMs} ms`)
 }
 
 /** An Error of the test's own realm, with this message and code (each when given). */
@@ -98,10 +101,7 @@ function harness (store, file) {
     const open = caches
     caches = []
     // A close that never settles fails the test here, not as a hook timeout.
-    await Promise.all(open.map((cache) => new Promise((resolve, reject) => {
-      const guard = setTimeout(() => reject(new Error('close() did not settle within 5000 ms')), 5000)
-      cache.close().then(resolve, reject).finally(() => clearTimeout(guard))
-    })))
+    await Promise.all(open.map((cache) => within(cache.close(), 5000, 'close() did not settle within 5000 ms')))
   })
   return {
     tag: () => `${file}-${store.name}-${++count}`,
@@ -136,4 +136,4 @@ function runInChild (options, body) {
   return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15000 })
 }
 
-module.exports = { sleep, sleepUntil, failsWithin, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, tempFiles, expectLoadEndsLifetime, harness, redisHarness, runInChild }
+module.exports = { sleep, sleepUntil, failsWithin, within, viaCallback, expectCacheError, rejectionOf, expectLoadError, expectLoadRejects, tempFiles, expectLoadEndsLifetime, harness, redisHarness, runInChild }
