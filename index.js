@@ -14,6 +14,7 @@ const { storeOptions } = require('./lib/store-options')
 const { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson } = require('./lib/args')
 const { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError } = require('./lib/replies')
 const { queueMicrotask } = require('./lib/node-timers')
+const { callerNow } = require('./lib/caller-clock')
 
 const DEFAULTS = {
   cachePrefix: 'actionhero:cache:',
@@ -76,7 +77,7 @@ class Cache {
     const json = toJson(value)
     if (isError(json)) return this.#answer(0, json, next, single, key)
     const callId = id()
-    return this.#answer(callId, this.#native.save(callId, key, json, ms), next, single, key)
+    return this.#answer(callId, this.#native.save(callId, key, json, ms, callerNow()), next, single, key)
   }
 
   load (key, options, next) {
@@ -89,7 +90,7 @@ class Cache {
     const retryMs = optionalMs('options.retry', options?.retry)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.load(callId, key, ms, retryMs), next, loaded, key)
+    return this.#answer(callId, this.#native.load(callId, key, ms, retryMs, callerNow()), next, loaded, key)
   }
 
   destroy (key, next) {
@@ -146,7 +147,7 @@ class Cache {
     checkFile(file)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.dumpRead(callId, file), next, single, file)
+    return this.#answer(callId, this.#native.dumpRead(callId, file, callerNow()), next, single, file)
   }
 
   push (key, item, next) {

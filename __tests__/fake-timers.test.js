@@ -3,6 +3,7 @@
 // Under jest's fake timers (jest.useFakeTimers() fakes process.nextTick,
 // queueMicrotask, setTimeout and setInterval too), every call still answers,
 // as actionhero's JS cache's calls do: its replies come from Redis's socket.
+// They fake Date too, and envelope times follow it, as actionhero's do.
 
 const { harness, within, viaCallback } = require('./support/harness')
 const { stores, prefixes, cleanupRedis, REDIS } = require('./support/stores')
@@ -57,6 +58,59 @@ describe.each(stores)('jest fake timers, $name store', (store) => {
       await expect(answered(cache.load('k'), 'load of a missing key')).rejects.toThrow('Object not found')
     })
   })
+})
+
+// The first day of 2001: far enough from the system clock that a lifetime
+// taken for one on the other ends at once, or a quarter century late.
+const FAKE_NOW = Date.UTC(2001, 0, 1)
+
+/**
+ * What a test sees of an entry's times with Date faked: saved with a
+ * minute to live, read one second later, then again just past its expiry. `pttl`
+ * answers the entry's remaining physical lifetime in the store.
+ */
+async function timesUnderFakeDate (cache, pttl) {
+  let seen
+  await withFakeTimers(async () => {
+    jest.setSystemTime(FAKE_NOW)
+    await viaCallback((done) => cache.save('k', 'v', 60000, done))
+    jest.setSystemTime(FAKE_NOW + 1000)
+    const loaded = await viaCallback((done) => cache.load('k', done))
+    const afterRead = await pttl()
+    jest.setSystemTime(FAKE_NOW + 60001)
+    const [expired] = await viaCallback((done) => cache.load('k', done))
+    seen = { loaded, afterRead, expired: expired && expired.message }
+  })
+  return seen
+}
+
+/** What actionhero's cache answers, as timesUnderFakeDate reports it. */
+function expectActionherosTimes ({ loaded, afterRead, expired }) {
+  expect(loaded).toEqual([null, 'v', FAKE_NOW + 60000, FAKE_NOW, null])
+  // Kept by the store until the faked expireTimestamp, 59 s after the read
+  // (actionhero's EXPIRE takes whole seconds), on the system's clock.
+  expect(afterRead).toBeGreaterThan(58000)
+  expect(afterRead).toBeLessThanOrEqual(59000)
+  expect(expired).toBe('Object Expired')
+}
+
+describe.each(stores)('jest fake Date, $name store', (store) => {
+  const { tag, make } = harness(store, 'fake-date')
+
+  test('envelope times come from the faked Date, and lifetimes from the system clock', async () => {
+    const cache = make(tag())
+    const entryKey = cache.cachePrefix + 'k'
+    expectActionherosTimes(await timesUnderFakeDate(cache, () => cache.pttl(entryKey)))
+  })
+})
+
+test('actionhero\'s own JS cache stamps and expires entries by the faked Date (the behaviour kept)', async () => {
+  const js = await createActionheroCache({ ...prefixes('fake-date-js'), redis: REDIS })
+  try {
+    expectActionherosTimes(await timesUnderFakeDate(js.cache, () => js.client.pttl(js.cache.redisPrefix + 'k')))
+  } finally {
+    await js.close()
+  }
 })
 
 test('actionhero\'s own JS cache answers under fake timers too (the behaviour kept)', async () => {

@@ -15,7 +15,8 @@
 //   (k) Promise forms: cache-save-load.test.js, cache-errors.test.js (every method returns a Promise)
 // And from the API section: dumpWrite with a list, writable prefixes, pttl,
 // the lazy connection; callbacks in their caller's async context:
-// async-context.test.js; calls under jest's fake timers: fake-timers.test.js.
+// async-context.test.js; calls under jest's fake timers, and envelope times
+// from its fake Date: fake-timers.test.js.
 
 const fs = require('fs')
 const Redis = require('ioredis')

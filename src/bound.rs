@@ -19,7 +19,7 @@ use crate::envelope::Head;
 pub type Method<C> = unsafe fn(&C, sys::napi_env, &[sys::napi_value; MAX_ARGS]) -> Result<sys::napi_value>;
 
 /// The most arguments a method takes; missing ones read as `undefined`.
-pub const MAX_ARGS: usize = 4;
+pub const MAX_ARGS: usize = 5;
 
 struct Bound<C> {
   target: Rc<C>,

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::envelope::{self, duration_ms, now_ms, Envelope, Head, Lifetime, Loaded, Refresh, Touch, MAX_MS};
+use crate::envelope::{self, duration_ms, Clock, Envelope, Head, Lifetime, Loaded, Refresh, Touch, MAX_MS};
 use crate::error::CacheError;
 use crate::store::{DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store};
 
@@ -113,10 +113,11 @@ impl<S: Store> Cache<S> {
     key: &str,
     value: Head,
     expire_ms: Option<f64>,
+    clock: Clock,
     caller: &Caller,
   ) -> CacheResult<bool> {
     let expire_ms = checked_ms("expireTimeMS", expire_ms)?;
-    let now = now_ms();
+    let now = clock.now();
     let text = envelope::encode(value, expire_ms.map(|ms| now + ms), Some(now), None);
     match self.store()?.save(&caller.entry_keys(self.naming, key), &caller.lock_name, text, save_lifetime(expire_ms)).await? {
       Guarded::Done(()) => Ok(true),
@@ -132,14 +133,15 @@ impl<S: Store> Cache<S> {
     key: &str,
     expire_ms: Option<f64>,
     retry_ms: Option<f64>,
+    clock: Clock,
     caller: &Caller,
   ) -> CacheResult<Loaded> {
     let expire_ms = checked_ms("expireTimeMS", expire_ms)?.filter(|ms| *ms != 0.0);
     let keys = caller.entry_keys(self.naming, key);
     retry_while_locked(retry_ms, caller, || async {
-      let now = now_ms();
-      let refresh = expire_ms.map(|ms| Refresh { expire_timestamp: now + ms, lifetime: expire_lifetime(ms) });
-      match self.store()?.load(&keys, &caller.lock_name, Touch { now, refresh }).await? {
+      let touch = clock.touch();
+      let refresh = expire_ms.map(|ms| Refresh { expire_timestamp: touch.now + ms, lifetime: expire_lifetime(ms) });
+      match self.store()?.load(&keys, &caller.lock_name, Touch { refresh, ..touch }).await? {
         LoadOutcome::Loaded(loaded) => Ok(loaded),
         LoadOutcome::Missing => Err(CacheError::NotFound),
         LoadOutcome::Expired => Err(CacheError::Expired),
@@ -221,13 +223,13 @@ impl<S: Store> Cache<S> {
   /// Replaces the cache with a dump file's entries, each keeping what is
   /// left of its expiry, and answers how many the file holds. The file is
   /// read and checked whole first, so a bad file leaves the cache untouched.
-  pub async fn dump_read(&self, file: &str, caller: &Caller) -> CacheResult<u32> {
+  pub async fn dump_read(&self, file: &str, clock: Clock, caller: &Caller) -> CacheResult<u32> {
     let store = self.store()?;
     let json = tokio::fs::read_to_string(file).await.map_err(|e| dump_file_error("read", file, e))?;
     let dumped: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)
       .map_err(|e| CacheError::DumpFile(format!("dump file {file} is not a JSON object: {e}")))?;
     let count = dumped.len() as u32;
-    let now = now_ms();
+    let now = clock.now();
     let mut entries = Vec::with_capacity(dumped.len());
     for (key, text) in dumped {
       let serde_json::Value::String(text) = text else {
@@ -400,38 +402,56 @@ mod tests {
   async fn save_then_load_reports_the_previous_read() {
     let cache = cache();
     let me = caller("me");
-    assert!(cache.save("k", Head::new(Some(r#"{"a":1}"#)), Some(60_000.0), &me).await.unwrap());
-    let first = cache.load("k", None, None, &me).await.unwrap();
+    assert!(cache.save("k", Head::new(Some(r#"{"a":1}"#)), Some(60_000.0), Clock::System, &me).await.unwrap());
+    let first = cache.load("k", None, None, Clock::System, &me).await.unwrap();
     assert_eq!(first.value_json.as_deref(), Some(r#"{"a":1}"#));
     assert_eq!(first.last_read_at, None);
-    let second = cache.load("k", None, None, &me).await.unwrap();
+    let second = cache.load("k", None, None, Clock::System, &me).await.unwrap();
     assert!(second.last_read_at.is_some());
     assert_eq!(second.expire_timestamp, first.expire_timestamp);
+  }
+
+  #[tokio::test]
+  async fn envelope_times_are_the_callers_and_lifetimes_run_on_the_system_clock() {
+    let cache = cache();
+    let me = caller("me");
+    // A caller whose Date reads the first day of 1970 (jest's setSystemTime).
+    let then = 86_400_000.0;
+    let at = |ms: f64| Clock::of_caller(Some(then + ms));
+    assert!(cache.save("k", Head::new(Some("1")), Some(60_000.0), at(0.0), &me).await.unwrap());
+    let loaded = cache.load("k", None, None, at(1000.0), &me).await.unwrap();
+    assert_eq!((loaded.created_at, loaded.expire_timestamp), (Some(then), Some(then + 60_000.0)));
+    // The read kept the entry until its expireTimestamp on the caller's
+    // clock: 59 s more on the system's, not gone at once as that time is.
+    let left = cache.pttl("c:k", &me).await.unwrap();
+    assert!((58_000.0..=59_000.0).contains(&left), "{left} ms left");
+    assert_eq!(cache.load("k", None, None, at(60_000.0), &me).await, Err(CacheError::Expired));
+    assert_eq!(cache.load("k", None, None, at(59_999.0), &me).await.unwrap().last_read_at, Some(then + 1000.0));
   }
 
   #[tokio::test]
   async fn another_holders_lock_refuses_writes_and_reads() {
     let cache = cache();
     let (me, other) = (caller("me"), caller("other"));
-    cache.save("k", Head::new(Some("1")), None, &me).await.unwrap();
+    cache.save("k", Head::new(Some("1")), None, Clock::System, &me).await.unwrap();
     assert!(cache.lock("k", None, &other).await.unwrap());
     assert!(!cache.lock("k", None, &other).await.unwrap(), "re-locking is refused, as with SETNX");
-    assert_eq!(cache.save("k", Head::new(Some("2")), None, &me).await, Err(CacheError::Locked));
-    assert_eq!(cache.load("k", None, None, &me).await, Err(CacheError::Locked));
+    assert_eq!(cache.save("k", Head::new(Some("2")), None, Clock::System, &me).await, Err(CacheError::Locked));
+    assert_eq!(cache.load("k", None, None, Clock::System, &me).await, Err(CacheError::Locked));
     assert_eq!(cache.destroy("k", &me).await, Err(CacheError::Locked));
     assert!(!cache.lock("k", None, &me).await.unwrap());
     assert!(!cache.unlock("k", &me).await.unwrap());
     assert!(!cache.check_lock("k", None, &me).await.unwrap());
     assert!(cache.check_lock("k", None, &other).await.unwrap());
     assert!(cache.unlock("k", &other).await.unwrap());
-    assert!(cache.save("k", Head::new(Some("2")), None, &me).await.unwrap());
+    assert!(cache.save("k", Head::new(Some("2")), None, Clock::System, &me).await.unwrap());
   }
 
   #[tokio::test]
   async fn load_with_retry_waits_for_the_lock_to_go() {
     let cache = Arc::new(cache());
     let (me, other) = (caller("me"), caller("other"));
-    cache.save("k", Head::new(Some("1")), None, &me).await.unwrap();
+    cache.save("k", Head::new(Some("1")), None, Clock::System, &me).await.unwrap();
     cache.lock("k", None, &other).await.unwrap();
     let unlocker = {
       let cache = cache.clone();
@@ -440,7 +460,7 @@ mod tests {
         cache.unlock("k", &caller("other")).await.unwrap();
       })
     };
-    assert_eq!(cache.load("k", None, Some(1000.0), &me).await.unwrap().value_json.as_deref(), Some("1"));
+    assert_eq!(cache.load("k", None, Some(1000.0), Clock::System, &me).await.unwrap().value_json.as_deref(), Some("1"));
     unlocker.await.unwrap();
   }
 
@@ -449,13 +469,13 @@ mod tests {
     let cache = cache();
     let me = caller("me");
     for bad in [f64::NAN, f64::INFINITY, 1e300, -f64::MAX] {
-      assert!(matches!(cache.save("k", Head::new(Some("1")), Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
+      assert!(matches!(cache.save("k", Head::new(Some("1")), Some(bad), Clock::System, &me).await, Err(CacheError::InvalidArgument(_))));
       assert!(matches!(cache.lock("k", Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
-      assert!(matches!(cache.load("k", None, Some(bad), &me).await, Err(CacheError::InvalidArgument(_))));
+      assert!(matches!(cache.load("k", None, Some(bad), Clock::System, &me).await, Err(CacheError::InvalidArgument(_))));
     }
     let slow = Caller { lock_retry_ms: 1e300, ..me.clone() };
     assert!(matches!(cache.check_lock("k", Some(1.0), &slow).await, Err(CacheError::InvalidArgument(_))));
-    assert_eq!(cache.load("k", None, None, &me).await, Err(CacheError::NotFound));
+    assert_eq!(cache.load("k", None, None, Clock::System, &me).await, Err(CacheError::NotFound));
   }
 
   #[tokio::test]

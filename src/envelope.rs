@@ -5,7 +5,7 @@
 //! envelope and its new physical lifetime, the same on every store.
 
 use std::mem::MaybeUninit;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -13,6 +13,46 @@ use serde_json::value::RawValue;
 /// Now as a Unix time in ms, as `Date.now()` gives it.
 pub fn now_ms() -> f64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
+}
+
+/// The clock envelope times come from. actionhero's come from the caller's
+/// `Date`, which a test may have faked (jest's fake timers, and their
+/// `setSystemTime`), and so do these; the lifetimes a store keeps run on the
+/// system clock, as Redis's do.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+  System,
+  /// The caller's `Date.now()` read `read` at `at`, and runs on from there.
+  Caller { read: f64, at: Instant },
+}
+
+impl Clock {
+  /// The caller's clock from what its `Date.now()` read at the call, or the
+  /// system's when it was not read (a `Date` that is not faked) or read
+  /// something that is no time.
+  pub fn of_caller(now: Option<f64>) -> Self {
+    match now {
+      Some(read) if read.is_finite() => Clock::Caller { read, at: Instant::now() },
+      _ => Clock::System,
+    }
+  }
+
+  pub fn now(self) -> f64 {
+    match self {
+      Clock::System => now_ms(),
+      Clock::Caller { read, at } => read + at.elapsed().as_millis() as f64,
+    }
+  }
+
+  /// A read's touch, made now, without a refresh.
+  pub fn touch(self) -> Touch {
+    let now = self.now();
+    let skew = match self {
+      Clock::System => 0.0,
+      Clock::Caller { .. } => now - now_ms(),
+    };
+    Touch { now, skew, refresh: None }
+  }
 }
 
 /// Now as a Unix time in ms with its fraction: a deadline set from an
@@ -51,6 +91,10 @@ pub enum Lifetime {
 #[derive(Clone, Copy, Debug)]
 pub struct Touch {
   pub now: f64,
+  /// How far `now` (the caller's clock) is ahead of the system clock, in ms:
+  /// a lifetime that ends at an envelope time ends this much earlier on the
+  /// system clock.
+  pub skew: f64,
   pub refresh: Option<Refresh>,
 }
 
@@ -218,7 +262,7 @@ impl<'a> Envelope<'a> {
     let lifetime = match (refresh, self.expire_timestamp) {
       (Some(refresh), _) => refresh.lifetime,
       // An expiry past any clock's range (1e300 is valid JSON) never comes.
-      (None, Some(at)) if at - touch.now <= MAX_MS => Lifetime::Until(at),
+      (None, Some(at)) if at - touch.now <= MAX_MS => Lifetime::Until(at - touch.skew),
       (None, _) => Lifetime::Forever,
     };
     let new_tail = tail(expire_timestamp, self.created_at, Some(touch.now));
@@ -347,7 +391,7 @@ mod tests {
     // Out of f64's range: not an envelope this cache can keep a clock for.
     assert!(Envelope::parse(r#"{"value":1,"expireTimestamp":1e400,"createdAt":1,"readAt":null}"#).is_none());
     let far = r#"{"value":1,"expireTimestamp":1e300,"createdAt":1,"readAt":null}"#;
-    let touched = Envelope::parse(far).unwrap().touched(far, Touch { now: AT, refresh: None });
+    let touched = Envelope::parse(far).unwrap().touched(far, Touch { now: AT, skew: 0.0, refresh: None });
     assert_eq!(touched.lifetime, Lifetime::Forever);
     let null = Envelope::parse(r#"{"value":null,"expireTimestamp":null,"createdAt":1,"readAt":null}"#).unwrap();
     assert_eq!(null.value_json(), Some("null"));
@@ -357,7 +401,7 @@ mod tests {
   #[test]
   fn a_read_of_the_standard_form_rewrites_only_the_tail() {
     let text = encode(Head::new(Some("[1,2]")), Some(AT + 5000.0), Some(AT), None);
-    let touched = Envelope::parse(&text).unwrap().touched(&text, Touch { now: AT + 1000.0, refresh: None });
+    let touched = Envelope::parse(&text).unwrap().touched(&text, Touch { now: AT + 1000.0, skew: 0.0, refresh: None });
     let at = r#"{"value":[1,2],"#.len();
     assert_eq!(
       touched.rewrite,
@@ -366,7 +410,7 @@ mod tests {
     assert_eq!(touched.lifetime, Lifetime::Until(AT + 5000.0));
     assert_eq!(touched.loaded.last_read_at, None);
     let bare = encode(Head::new(None), None, Some(AT), Some(AT));
-    let touched = Envelope::parse(&bare).unwrap().touched(&bare, Touch { now: AT, refresh: None });
+    let touched = Envelope::parse(&bare).unwrap().touched(&bare, Touch { now: AT, skew: 0.0, refresh: None });
     assert!(matches!(touched.rewrite, Rewrite::Tail { at: 1, .. }));
     assert_eq!(touched.lifetime, Lifetime::Forever);
     assert_eq!(touched.loaded.value_json, None);
@@ -376,7 +420,7 @@ mod tests {
   fn a_read_of_another_form_keeps_the_value_bytes() {
     let text = r#"{ "readAt": null, "createdAt": 5, "value": [ 1.50, {} ], "extra": true, "expireTimestamp": null }"#;
     let refresh = Refresh { expire_timestamp: AT, lifetime: Lifetime::Secs(3) };
-    let touched = Envelope::parse(text).unwrap().touched(text, Touch { now: 9.0, refresh: Some(refresh) });
+    let touched = Envelope::parse(text).unwrap().touched(text, Touch { now: 9.0, skew: 0.0, refresh: Some(refresh) });
     assert_eq!(touched.rewrite, Rewrite::Whole(r#"{"value":[ 1.50, {} ],"expireTimestamp":null,"createdAt":5,"readAt":9}"#.into()));
     // No expiry to refresh: the entry keeps living without one.
     assert_eq!(touched.lifetime, Lifetime::Forever);

@@ -533,7 +533,7 @@ mod tests {
   #[tokio::test]
   async fn a_corrupt_entry_is_an_error_and_a_list_is_the_wrong_type() {
     let store = MemoryStore::new();
-    let touch = Touch { now: 0.0, refresh: None };
+    let touch = Touch { now: 0.0, skew: 0.0, refresh: None };
     store.restore(vec![DumpedEntry { key: "c:bad".into(), text: "{nope".into(), lifetime: Lifetime::Forever }]).unwrap();
     assert_eq!(store.load(&keys("bad"), "a", touch), Err(CacheError::Corrupt));
     store.push("c:list", "1".into()).unwrap();

@@ -113,8 +113,9 @@ return 1
 /// `RedisStore::load`): a tail that only looked right is put right or back.
 /// KEYS: entry, lock. ARGV: lock name, readAt (now) as JSON, then for a
 /// refresh the new expireTimestamp as JSON and its lifetime mode and
-/// argument (all three empty without one), and the farthest expiry a
-/// PEXPIREAT is given.
+/// argument (all three empty without one), the farthest expiry a
+/// PEXPIREAT is given, and how far readAt's clock is ahead of the system's
+/// (`Touch::skew`; 0 unless the caller's `Date` is faked).
 /// Answers nil when nothing was written, else: the tail's offset, the old
 /// and the new tail, the entry's length before, and the lifetime mode and
 /// argument given. Fails with WRONGTYPE when the entry is not a string.
@@ -155,9 +156,9 @@ local mode, arg = 'forever', ''
 if expire_at and ARGV[3] ~= '' then
   expire, mode, arg = ARGV[3], ARGV[4], ARGV[5]
 elseif expire_at and expire_at - now <= tonumber(ARGV[6]) then
-  -- The ms before, as last_kept_ms gives it: a whole number below 2^53,
-  -- which %d writes in full.
-  mode, arg = 'until', format('%d', math.ceil(expire_at) - 1)
+  -- The ms before on the system clock, as last_kept_ms gives it: a whole
+  -- number below 2^53, which %d writes in full.
+  mode, arg = 'until', format('%d', math.ceil(expire_at - tonumber(ARGV[7])) - 1)
 end
 local tail = '"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[2] .. '}'
 local old_tail = sub(window, at)
