@@ -489,11 +489,29 @@ async function runMatrix (redis, probe, options, results, log) {
           results.cases.push({ kind, size, concurrency: c, id: 'plain', result: plainResult })
         }
         log(`redis-benchmark and plain SET / GET ${SIZE_LABELS[size]} c=${c}`)
+        if (size === sizes[0] && c === 1) {
+          results.crossing = await crossingFloor(probe, built.find((b) => b.implementation.id === 'native').cache, plain, options.seconds)
+          log('PTTL one at a time: addon, plain')
+        }
       }
     }
   } finally {
     for (const { close } of built) await close()
     plain.close()
+  }
+}
+
+/**
+ * The addon's plainest call, one at a time: `pttl`, a bare PTTL of an
+ * entry (no script, no envelope, nothing to write), beside the same PTTL
+ * from the bare socket. What one answers later than the other is what the
+ * way between Node's thread and the runtime's costs a call by itself.
+ */
+async function crossingFloor (probe, cache, plain, seconds) {
+  const options = { concurrency: 1, seconds }
+  return {
+    native: await measureOnRedis(probe, options, (worker, done) => cache.pttl(`${cache.cachePrefix}w${worker}`, done)),
+    plain: await measureOnRedis(probe, options, (worker, done) => plain.pttl(`w${worker}`, done))
   }
 }
 

@@ -40,6 +40,11 @@ class PlainRedis {
     this.#command(['GET', this.#prefix + key], (error, text) => next(error || null, text === null ? undefined : JSON.parse(text)))
   }
 
+  /** The remaining lifetime of `key` (a bare PTTL): the least a call can ask of Redis. */
+  pttl (key, next) {
+    this.#command(['PTTL', this.#prefix + key], next)
+  }
+
   close () {
     this.#socket.end()
   }

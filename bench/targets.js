@@ -28,7 +28,7 @@ function renderTargets (results, limits) {
   const srv = (r) => r.server.cpuMicrosPerOp
   const cpu = (r) => r.server.cpuMicrosPerOp + r.cpuMicrosPerOp
   const needed = [['save', 100000, 64, 'native'], ['lock', null, 64, 'map'], ['load', 100, 1, 'redis-benchmark']]
-  if (!limits || !results.app.native || !results.growth.redis || needed.some((args) => !find(...args))) return []
+  if (!limits || !results.app.native || !results.growth.redis || !results.crossing || needed.some((args) => !find(...args))) return []
 
   const rows = []
   const row = (target, measured, met, limit = '') => rows.push(`| ${target} | ${measured} | ${status(met)} | ${limit} |`)
@@ -66,8 +66,13 @@ function renderTargets (results, limits) {
     const overhead = native.p50 - floor.p50
     const script = native.server.usecPerCall.evalsha
     const plain = find(kind, 100, 1, 'plain')
+    const crossing = results.crossing
     const limit = `Its script (EVALSHA) takes ${short(script)} µs of Redis's time per ${kind}, inside the round trip the answer waits for ` +
-      `(commandstats). A plain ${raw} from Node on a bare socket: ${short(plain.p50)} µs p50.`
+      `(commandstats). A plain ${raw} from Node on a bare socket: ${short(plain.p50)} µs p50. The addon's plainest call, ` +
+      `\`pttl\` (one PTTL: no script, no envelope), ${short(crossing.native.p50)} µs p50, ` +
+      `${signed(crossing.native.p50 - floor.p50)} µs on redis-benchmark's round trip, where a plain PTTL from Node took ` +
+      `${short(crossing.plain.p50)} µs: the way between Node's thread and the runtime's costs a call ` +
+      `${short(crossing.native.p50 - crossing.plain.p50)} µs by itself.`
     row(`${kind}, c = 1: p50 at most 10 µs above redis-benchmark's ${raw}`,
       `${short(native.p50)} µs against ${short(floor.p50)} µs: ${overhead >= 0 ? '+' : '−'}${short(Math.abs(overhead))} µs`, overhead <= 10, limit)
   }
