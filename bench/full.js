@@ -792,9 +792,13 @@ function binaryDescription () {
   return `${file}, sha256 ${sha}…, modified ${fs.statSync(path.join(dir, file)).mtime.toISOString()}`
 }
 
+/** HEAD, and the files that differ from it (but this table), which a run's numbers come from too. */
 function gitCommit () {
+  const git = (...args) => execFileSync('git', ['-C', path.join(__dirname, '..'), ...args], { encoding: 'utf8' })
   try {
-    return execFileSync('git', ['-C', path.join(__dirname, '..'), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    const changed = git('status', '--porcelain', '--untracked-files=no').split('\n')
+      .map((line) => line.slice(3)).filter((file) => file !== '' && file !== 'bench/RESULTS.md')
+    return git('rev-parse', '--short', 'HEAD').trim() + (changed.length ? ` with uncommitted changes to ${changed.join(', ')}` : '')
   } catch (_) {
     return 'unknown'
   }
