@@ -5,7 +5,7 @@
 //! envelope and its new physical lifetime, the same on every store.
 
 use std::mem::MaybeUninit;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -22,8 +22,11 @@ pub fn now_ms() -> f64 {
 #[derive(Clone, Copy, Debug)]
 pub enum Clock {
   System,
-  /// The caller's `Date.now()` read `read` at `at`, and runs on from there.
-  Caller { read: f64, at: Instant },
+  /// What the caller's `Date.now()` read at the call, which stands for the
+  /// whole call (a retry's attempts too): a faked `Date` stands still until
+  /// the test moves it, and a call on its way to Redis is stamped as of the
+  /// call, as actionhero stamps a save.
+  Caller(f64),
 }
 
 impl Clock {
@@ -32,7 +35,7 @@ impl Clock {
   /// something that is no time.
   pub fn of_caller(now: Option<f64>) -> Self {
     match now {
-      Some(read) if read.is_finite() => Clock::Caller { read, at: Instant::now() },
+      Some(read) if read.is_finite() => Clock::Caller(read),
       _ => Clock::System,
     }
   }
@@ -40,7 +43,7 @@ impl Clock {
   pub fn now(self) -> f64 {
     match self {
       Clock::System => now_ms(),
-      Clock::Caller { read, at } => read + at.elapsed().as_millis() as f64,
+      Clock::Caller(read) => read,
     }
   }
 
@@ -49,7 +52,7 @@ impl Clock {
     let now = self.now();
     let skew = match self {
       Clock::System => 0.0,
-      Clock::Caller { .. } => now - now_ms(),
+      Clock::Caller(read) => read - now_ms(),
     };
     Touch { now, skew, refresh: None }
   }
