@@ -5,20 +5,22 @@
 // as actionhero's JS cache's calls do: its replies come from Redis's socket.
 // They fake Date too, and envelope times follow it, as actionhero's do.
 
-const { harness, within, viaCallback } = require('./support/harness')
+const { harness, within, viaCallback, tempFiles } = require('./support/harness')
 const { stores, prefixes, cleanupRedis, REDIS } = require('./support/stores')
 const { createActionheroCache } = require('./support/actionhero-js-cache')
 
 afterAll(() => cleanupRedis())
 
+const tmpFile = tempFiles('fake-timers')
+
 /** `promise`, or a failure naming `what` once 4 s of real time have passed. */
 const answered = (promise, what) => within(promise, 4000, `${what} did not answer within 4000 ms`)
 
-/** Runs `body` with jest's fake timers installed, and real ones again after. */
+/** Runs `body` with jest's fake timers installed, and real ones again after; answers what it answers. */
 async function withFakeTimers (body) {
   jest.useFakeTimers()
   try {
-    await body()
+    return await body()
   } finally {
     jest.useRealTimers()
   }
@@ -84,6 +86,28 @@ async function timesUnderFakeDate (cache, pttl) {
   return seen
 }
 
+/**
+ * An entry saved with a minute to live, dumped, and read back from the dump
+ * half a minute later by the faked Date: what is left of its lifetime.
+ */
+function leftAfterDumpRead (cache, pttl) {
+  const file = tmpFile('dump')
+  return withFakeTimers(async () => {
+    jest.setSystemTime(FAKE_NOW)
+    await viaCallback((done) => cache.save('dumped', 'v', 60000, done))
+    await viaCallback((done) => cache.dumpWrite(file, done))
+    jest.setSystemTime(FAKE_NOW + 30000)
+    await viaCallback((done) => cache.dumpRead(file, done))
+    return pttl()
+  })
+}
+
+/** What actionhero's cache leaves of it: EXPIRE of the 30 s left. */
+function expectActionherosDumpRead (left) {
+  expect(left).toBeGreaterThan(29000)
+  expect(left).toBeLessThanOrEqual(30000)
+}
+
 /** What actionhero's cache answers, as timesUnderFakeDate reports it. */
 function expectActionherosTimes ({ loaded, afterRead, expired }) {
   expect(loaded).toEqual([null, 'v', FAKE_NOW + 60000, FAKE_NOW, null])
@@ -102,12 +126,18 @@ describe.each(stores)('jest fake Date, $name store', (store) => {
     const entryKey = cache.cachePrefix + 'k'
     expectActionherosTimes(await timesUnderFakeDate(cache, () => cache.pttl(entryKey)))
   })
+
+  test('dumpRead gives an entry what is left of it by the faked Date', async () => {
+    const cache = make(tag())
+    expectActionherosDumpRead(await leftAfterDumpRead(cache, () => cache.pttl(cache.cachePrefix + 'dumped')))
+  })
 })
 
 test('actionhero\'s own JS cache stamps and expires entries by the faked Date (the behaviour kept)', async () => {
   const js = await createActionheroCache({ ...prefixes('fake-date-js'), redis: REDIS })
   try {
     expectActionherosTimes(await timesUnderFakeDate(js.cache, () => js.client.pttl(js.cache.redisPrefix + 'k')))
+    expectActionherosDumpRead(await leftAfterDumpRead(js.cache, () => js.client.pttl(js.cache.redisPrefix + 'dumped')))
   } finally {
     await js.close()
   }
