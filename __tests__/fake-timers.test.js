@@ -71,9 +71,8 @@ const FAKE_NOW = Date.UTC(2001, 0, 1)
  * minute to live, read one second later, then again just past its expiry. `pttl`
  * answers the entry's remaining physical lifetime in the store.
  */
-async function timesUnderFakeDate (cache, pttl) {
-  let seen
-  await withFakeTimers(async () => {
+function timesUnderFakeDate (cache, pttl) {
+  return withFakeTimers(async () => {
     jest.setSystemTime(FAKE_NOW)
     await viaCallback((done) => cache.save('k', 'v', 60000, done))
     jest.setSystemTime(FAKE_NOW + 1000)
@@ -81,9 +80,8 @@ async function timesUnderFakeDate (cache, pttl) {
     const afterRead = await pttl()
     jest.setSystemTime(FAKE_NOW + 60001)
     const [expired] = await viaCallback((done) => cache.load('k', done))
-    seen = { loaded, afterRead, expired: expired && expired.message }
+    return { loaded, afterRead, expired: expired && expired.message }
   })
-  return seen
 }
 
 /**

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use napi::bindgen_prelude::*;
 
-use crate::envelope::Head;
+use crate::envelope::{Clock, Head};
 
 /// A method: converts its JS arguments, calls the cache, converts the result.
 pub type Method<C> = unsafe fn(&C, sys::napi_env, &[sys::napi_value; MAX_ARGS]) -> Result<sys::napi_value>;
@@ -146,6 +146,14 @@ unsafe fn utf16_len(env: sys::napi_env, value: sys::napi_value) -> Result<usize>
     "expected a string"
   )?;
   Ok(units)
+}
+
+/// The caller's `Date.now()`, which index.js passes only where `Date` is
+/// faked (else `undefined`: the system clock).
+impl Arg for Clock {
+  unsafe fn from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+    unsafe { Option::<f64>::from_js(env, value) }.map(Clock::of_caller)
+  }
 }
 
 /// `undefined` or `null` is None.

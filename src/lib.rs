@@ -187,8 +187,8 @@ fn bind<S: Store>(env: Env, cache: NativeCache<S>) -> Result<Object<'static>> {
     ("flush", method!(flush())),
     ("release", method!(release())),
     ("setCaller", method!(set_caller(caller: CallerOptions))),
-    ("save", method!(save(id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, now: Option<f64>))),
-    ("load", method!(load(id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, now: Option<f64>))),
+    ("save", method!(save(id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, clock: Clock))),
+    ("load", method!(load(id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock))),
     ("destroy", method!(destroy(id: u32, key: String))),
     ("lock", method!(lock(id: u32, key: String, expire_ms: Option<f64>))),
     ("unlock", method!(unlock(id: u32, key: String))),
@@ -198,7 +198,7 @@ fn bind<S: Store>(env: Env, cache: NativeCache<S>) -> Result<Object<'static>> {
     ("size", method!(size(id: u32))),
     ("clear", method!(clear(id: u32))),
     ("dumpWrite", method!(dump_write(id: u32, file: String))),
-    ("dumpRead", method!(dump_read(id: u32, file: String, now: Option<f64>))),
+    ("dumpRead", method!(dump_read(id: u32, file: String, clock: Clock))),
     ("push", method!(push(id: u32, key: String, item_json: Option<String>))),
     ("pop", method!(pop(id: u32, key: String))),
     ("listLength", method!(list_length(id: u32, key: String))),
@@ -266,16 +266,14 @@ impl<S: Store> NativeCache<S> {
     *self.caller.borrow_mut() = Arc::new(caller.into());
   }
 
-  // `now`, where envelope times are stamped or judged: the caller's
-  // `Date.now()` when its `Date` is not the system clock (index.js).
-  fn save(&self, id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, now: Option<f64>) -> Settled<bool> {
+  // `clock`, where envelope times are stamped or judged: the caller's
+  // `Date` when it is not the system clock (index.js).
+  fn save(&self, id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, clock: Clock) -> Settled<bool> {
     let value = value.unwrap_or_else(|| Head::new(None));
-    let clock = Clock::of_caller(now);
     run!(self, id, false, |cache, caller| cache.save(&key, value, expire_ms, clock, caller))
   }
 
-  fn load(&self, id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, now: Option<f64>) -> Settled<String> {
-    let clock = Clock::of_caller(now);
+  fn load(&self, id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock) -> Settled<String> {
     run!(self, id, retry_ms.is_some(), |cache, caller| async {
       cache.load(&key, expire_ms, retry_ms, clock, caller).await.map(loaded_json)
     })
@@ -317,8 +315,7 @@ impl<S: Store> NativeCache<S> {
     run!(self, id, true, |cache, caller| cache.dump_write(&file, caller))
   }
 
-  fn dump_read(&self, id: u32, file: String, now: Option<f64>) -> Settled<u32> {
-    let clock = Clock::of_caller(now);
+  fn dump_read(&self, id: u32, file: String, clock: Clock) -> Settled<u32> {
     run!(self, id, true, |cache, caller| cache.dump_read(&file, clock, caller))
   }
 

@@ -511,7 +511,7 @@ fn touch_in_place_cmd(keys: &EntryKeys, lock_name: &str, touch: Touch) -> Cmd {
       cmd.arg("").arg("").arg("");
     }
   }
-  cmd.arg(MAX_MS).arg(js_number(Some(touch.skew)));
+  cmd.arg(MAX_MS).arg(touch.skew);
   cmd
 }
 
