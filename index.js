@@ -9,7 +9,7 @@ const os = require('os')
 const crypto = require('crypto')
 const { AsyncResource } = require('async_hooks')
 
-const { openCache, memoryServerKeyCount } = require('./lib/native')
+const { openCache, methods: native, memoryServerKeyCount } = require('./lib/native')
 const { storeOptions } = require('./lib/store-options')
 const { checkKey, optionalMs, checkMs, checkPrefix, checkLockName, checkCallback, checkFile, describe, toJson } = require('./lib/args')
 const { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError } = require('./lib/replies')
@@ -28,7 +28,7 @@ function defaultLockName () {
 }
 
 class Cache {
-  #native
+  #handle // this cache's native side, which every `native` function takes first
   #pending = 0 // this cache's calls under way
   #flushQueued = false
   #closing = false
@@ -45,7 +45,7 @@ class Cache {
     }
     // Error messages go through this when set (actionhero's api.i18n.localize).
     this.localize = options.localize
-    this.#native = openCache({ store: storeOptions(options.redis), caller: this.#caller }, onSettled)
+    this.#handle = openCache({ store: storeOptions(options.redis), caller: this.#caller }, onSettled)
   }
 
   // Writable, and in force from the next call: actionhero code changes them
@@ -66,7 +66,7 @@ class Cache {
 
   #setCaller (change) {
     this.#caller = { ...this.#caller, ...change }
-    this.#native.setCaller(this.#caller)
+    native.setCaller(this.#handle, this.#caller)
   }
 
   save (key, value, expireTimeMS, next) {
@@ -77,7 +77,7 @@ class Cache {
     const json = toJson(value)
     if (isError(json)) return this.#answer(0, json, next, single, key)
     const callId = id()
-    return this.#answer(callId, this.#native.save(callId, key, json, ms, callerNow()), next, single, key)
+    return this.#answer(callId, native.save(this.#handle, callId, key, json, ms, callerNow()), next, single, key)
   }
 
   load (key, options, next) {
@@ -90,14 +90,14 @@ class Cache {
     const retryMs = optionalMs('options.retry', options?.retry)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.load(callId, key, ms, retryMs, callerNow()), next, loaded, key)
+    return this.#answer(callId, native.load(this.#handle, callId, key, ms, retryMs, callerNow()), next, loaded, key)
   }
 
   destroy (key, next) {
     checkKey(key)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.destroy(callId, key), next, single, key)
+    return this.#answer(callId, native.destroy(this.#handle, callId, key), next, single, key)
   }
 
   lock (key, expireTimeMS, next) {
@@ -106,14 +106,14 @@ class Cache {
     const ms = optionalMs('expireTimeMS', expireTimeMS)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.lock(callId, key, ms), next, single, key)
+    return this.#answer(callId, native.lock(this.#handle, callId, key, ms), next, single, key)
   }
 
   unlock (key, next) {
     checkKey(key)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.unlock(callId, key), next, single, key)
+    return this.#answer(callId, native.unlock(this.#handle, callId, key), next, single, key)
   }
 
   checkLock (key, retry, next) {
@@ -122,7 +122,7 @@ class Cache {
     const retryMs = optionalMs('retry', retry)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.checkLock(callId, key, retryMs), next, single, key)
+    return this.#answer(callId, native.checkLock(this.#handle, callId, key, retryMs), next, single, key)
   }
 
   locks (next) { return this.#plain('locks', next) }
@@ -140,14 +140,14 @@ class Cache {
     checkFile(file)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.dumpWrite(callId, file), next, single, file)
+    return this.#answer(callId, native.dumpWrite(this.#handle, callId, file), next, single, file)
   }
 
   dumpRead (file, next) {
     checkFile(file)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.dumpRead(callId, file, callerNow()), next, single, file)
+    return this.#answer(callId, native.dumpRead(this.#handle, callId, file, callerNow()), next, single, file)
   }
 
   push (key, item, next) {
@@ -156,21 +156,21 @@ class Cache {
     const json = toJson(item)
     if (isError(json)) return this.#answer(0, json, next, noResult, key)
     const callId = id()
-    return this.#answer(callId, this.#native.push(callId, key, json), next, noResult, key)
+    return this.#answer(callId, native.push(this.#handle, callId, key, json), next, noResult, key)
   }
 
   pop (key, next) {
     checkKey(key)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.pop(callId, key), next, popped, key)
+    return this.#answer(callId, native.pop(this.#handle, callId, key), next, popped, key)
   }
 
   listLength (key, next) {
     checkKey(key)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.listLength(callId, key), next, single, key)
+    return this.#answer(callId, native.listLength(this.#handle, callId, key), next, single, key)
   }
 
   /**
@@ -181,13 +181,13 @@ class Cache {
     checkKey(storeKey)
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native.pttl(callId, storeKey), next, single, storeKey)
+    return this.#answer(callId, native.pttl(this.#handle, callId, storeKey), next, single, storeKey)
   }
 
   #plain (method, next, shape = single) {
     checkCallback(next)
     const callId = id()
-    return this.#answer(callId, this.#native[method](callId), next, shape, undefined)
+    return this.#answer(callId, native[method](this.#handle, callId), next, shape, undefined)
   }
 
   /**
@@ -238,13 +238,13 @@ class Cache {
     this.#flushQueued = true
     queueMicrotask(() => {
       this.#flushQueued = false
-      this.#native.flush()
+      native.flush(this.#handle)
     })
   }
 
   /** After close, once no call is under way, the reply channel goes too. */
   #releaseIfDone () {
-    if (this.#closing && this.#pending === 0) this.#native.release()
+    if (this.#closing && this.#pending === 0) native.release(this.#handle)
   }
 }
 

@@ -78,3 +78,26 @@ test('every one of 100,000 expired keys among 200,000 live ones is reclaimed wit
   expect(await cache.size()).toBe(LIVE)
   for (const i of [0, 1, LIVE / 2, LIVE - 1]) expect((await cache.load(`live-${i}`)).value).toBe(i)
 }, 60000)
+
+test('a cache dropped without close is collected, and with it goes its hold on the server', () => {
+  // In a process of its own, where the GC can be driven (--expose-gc).
+  const script = `
+    const { Cache, memoryServerKeyCount } = require(${JSON.stringify(require.resolve('..'))})
+    const name = 'dropped-' + process.pid
+    let cache = new Cache({ redis: { fake: true, name } })
+    cache.save('k', 1, (error) => {
+      if (error) throw error
+      const held = memoryServerKeyCount(name)
+      cache = null
+      const collect = (turns) => {
+        global.gc()
+        if (memoryServerKeyCount(name) === null || turns === 0) {
+          console.log(JSON.stringify({ held, after: memoryServerKeyCount(name) }))
+        } else setTimeout(collect, 10, turns - 1)
+      }
+      setImmediate(collect, 100)
+    })`
+  const { execFileSync } = require('child_process')
+  const output = execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' })
+  expect(JSON.parse(output)).toEqual({ held: 1, after: null })
+})

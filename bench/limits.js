@@ -4,7 +4,7 @@
 // fixed costs that bound what the in-memory store can reach against a
 // plain-JS Map (bench/RESULTS.md, "Targets").
 
-const { openCache } = require('../lib/native')
+const { openCache, methods: native } = require('../lib/native')
 const { Cache } = require('..')
 const { MapCache } = require('./map-cache')
 const { valueOfSize } = require('./measure')
@@ -42,10 +42,10 @@ const drainTicks = () => new Promise((resolve) => setImmediate(resolve))
  */
 async function measureLimits (sizes) {
   const caller = { cachePrefix: 'limits:', lockPrefix: 'limits:lock:', lockName: 'limits', lockDuration: 10000, lockRetry: 100 }
-  const native = openCache({ store: { memory: `limits-${process.pid}` }, caller }, () => {})
-  const crossingNs = nsPerIteration(2e6, (n) => { for (let i = 0; i < n; i++) native.flush() })
-  native.close(0)
-  native.release()
+  const handle = openCache({ store: { memory: `limits-${process.pid}` }, caller }, () => {})
+  const crossingNs = nsPerIteration(2e6, (n) => { for (let i = 0; i < n; i++) native.flush(handle) })
+  native.close(handle, 0)
+  native.release(handle)
 
   const noop = () => {}
   const lockCallsNs = {}

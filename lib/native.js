@@ -15,4 +15,12 @@ function loadNative () {
   return require(file)
 }
 
-module.exports = loadNative()
+const addon = loadNative()
+
+// One set of functions for every cache, each taking the cache's handle
+// first (src/bound.rs says why).
+module.exports = {
+  openCache: addon.openCache,
+  methods: addon.cacheMethods(),
+  memoryServerKeyCount: addon.memoryServerKeyCount
+}

@@ -1,48 +1,76 @@
-//! The cache's methods as plain N-API functions, each created with the
-//! native cache as its `data`. A napi-rs class method unwraps its receiver,
-//! checks its class and type tag, and records a borrow of it in a
-//! process-wide table on every call: a sixth of a lock's time on the
-//! in-memory store, where lock+unlock ran 1.7 times as fast without it. A
-//! bound function finds its cache with the one `napi_get_cb_info` that
-//! reads its arguments.
+//! The cache's methods as plain N-API functions that every cache shares,
+//! each taking its cache's handle (an External) as its first argument.
+//!
+//! Shared, not one set per cache: a JS call site that has met two caches'
+//! own functions (one in memory, one on Redis, in one process) calls a
+//! function V8 cannot know ahead, and a lock+unlock on the in-memory store
+//! ran 10 to 20% slower once a Redis cache had taken locks in the same
+//! process. Plain functions, not a napi-rs class: a class method unwraps
+//! its receiver, checks its class and type tag, and records a borrow of it
+//! in a process-wide table on every call (a sixth of a lock's time on the
+//! in-memory store). A shared function finds its cache with one
+//! `napi_get_value_external`.
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::rc::Rc;
 
 use napi::bindgen_prelude::*;
 
 use crate::envelope::{Clock, Head};
 
-/// A method: converts its JS arguments, calls the cache, converts the result.
-pub type Method<C> = unsafe fn(&C, sys::napi_env, &[sys::napi_value; MAX_ARGS]) -> Result<sys::napi_value>;
+/// A method: converts its JS arguments, calls the target, converts the result.
+pub type Method<T> = unsafe fn(&T, sys::napi_env, &[sys::napi_value; MAX_ARGS]) -> Result<sys::napi_value>;
 
-/// The most arguments a method takes; missing ones read as `undefined`.
+/// The most arguments a method takes after the handle; missing ones read as `undefined`.
 pub const MAX_ARGS: usize = 5;
 
-struct Bound<C> {
-  target: Rc<C>,
-  method: Method<C>,
+/// A type whose methods the shared functions call: `METHODS[i]` is the
+/// method of the function named `names[i]` (see [`functions`]).
+pub trait Target: 'static {
+  const METHODS: &'static [Method<Self>];
 }
 
-/// A JS object holding `methods` (name, method), each bound to `target`.
-/// The functions share it; it is dropped when the last one is collected.
-pub fn object<'env, C: 'static>(raw_env: sys::napi_env, target: C, methods: &[(&str, Method<C>)]) -> Result<Object<'env>> {
-  let target = Rc::new(target);
+/// A target of any type, as a handle holds it.
+trait AnyTarget {
+  /// # Safety
+  /// `env` and `args` are the live call's, on its thread.
+  unsafe fn call(&self, method: usize, env: sys::napi_env, args: &[sys::napi_value; MAX_ARGS]) -> Result<sys::napi_value>;
+}
+
+impl<T: Target> AnyTarget for T {
+  unsafe fn call(&self, method: usize, env: sys::napi_env, args: &[sys::napi_value; MAX_ARGS]) -> Result<sys::napi_value> {
+    let method = T::METHODS.get(method).ok_or_else(|| Error::new(Status::InvalidArg, "no such method"))?;
+    unsafe { method(self, env, args) }
+  }
+}
+
+/// `target`'s handle: an External that owns it, dropped when the handle is collected.
+pub fn handle<T: Target>(raw_env: sys::napi_env, target: T) -> Result<sys::napi_value> {
+  let target: Box<Box<dyn AnyTarget>> = Box::new(Box::new(target));
+  let target = Box::into_raw(target);
+  let mut external = ptr::null_mut();
+  let created = unsafe { sys::napi_create_external(raw_env, target.cast(), Some(finalize), ptr::null_mut(), &mut external) };
+  if created != sys::Status::napi_ok {
+    drop(unsafe { Box::from_raw(target) });
+    check_status!(created, "cannot create a cache handle")?;
+  }
+  Ok(external)
+}
+
+/// A JS object of functions named `names`, the one named `names[i]`
+/// calling method `i` of the target whose handle it is given first.
+pub fn functions<'env>(raw_env: sys::napi_env, names: &[&str]) -> Result<Object<'env>> {
   let mut object = ptr::null_mut();
   check_status!(unsafe { sys::napi_create_object(raw_env, &mut object) })?;
-  for &(name, method) in methods {
-    let bound = Box::into_raw(Box::new(Bound { target: target.clone(), method }));
+  for (method, name) in names.iter().enumerate() {
     let mut function = ptr::null_mut();
-    let created = unsafe {
-      sys::napi_create_function(raw_env, name.as_ptr().cast(), name.len() as isize, Some(call::<C>), bound.cast(), &mut function)
-    };
-    if created != sys::Status::napi_ok {
-      drop(unsafe { Box::from_raw(bound) });
-      check_status!(created, "cannot create the function {}", name)?;
-    }
-    check_status!(unsafe { sys::napi_add_finalizer(raw_env, function, bound.cast(), Some(finalize::<C>), ptr::null_mut(), ptr::null_mut()) })?;
+    // The method's index is the function's data: no allocation to free.
+    check_status!(
+      unsafe { sys::napi_create_function(raw_env, name.as_ptr().cast(), name.len() as isize, Some(call), method as *mut c_void, &mut function) },
+      "cannot create the function {}",
+      name
+    )?;
     check_status!(unsafe { set_property(raw_env, object, name, function) })?;
   }
   Ok(Object::from_raw(raw_env, object))
@@ -168,16 +196,21 @@ impl<T: Arg> Arg for Option<T> {
   }
 }
 
-unsafe extern "C" fn call<C>(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
   // A panic must not unwind into Node, which would abort the process.
   let outcome = catch_unwind(AssertUnwindSafe(|| {
-    let mut argc = MAX_ARGS;
-    let mut args = [ptr::null_mut(); MAX_ARGS];
-    let mut data = ptr::null_mut();
-    check_status!(unsafe { sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), ptr::null_mut(), &mut data) })?;
-    // Fewer arguments than MAX_ARGS: N-API fills the rest with undefined.
-    let bound = unsafe { &*data.cast::<Bound<C>>() };
-    unsafe { (bound.method)(&bound.target, env, &args) }
+    let mut argc = MAX_ARGS + 1;
+    let mut args = [ptr::null_mut(); MAX_ARGS + 1];
+    let mut method = ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), ptr::null_mut(), &mut method) })?;
+    // Fewer arguments than that: N-API fills the rest with undefined.
+    let mut target = ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_value_external(env, args[0], &mut target) }, "expected a cache handle")?;
+    // SAFETY: the only Externals passed here are `handle`'s (lib/native.js
+    // keeps these functions to index.js), alive while the caller holds one.
+    let target = unsafe { &*target.cast::<Box<dyn AnyTarget>>() };
+    let args = args[1..].try_into().expect("MAX_ARGS after the handle");
+    unsafe { target.call(method as usize, env, args) }
   }))
   .unwrap_or_else(|panic| Err(napi::bindgen_prelude::panic_to_error(panic)));
   match outcome {
@@ -189,6 +222,6 @@ unsafe extern "C" fn call<C>(env: sys::napi_env, info: sys::napi_callback_info) 
   }
 }
 
-unsafe extern "C" fn finalize<C>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-  drop(unsafe { Box::from_raw(data.cast::<Bound<C>>()) });
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+  drop(unsafe { Box::from_raw(data.cast::<Box<dyn AnyTarget>>()) });
 }

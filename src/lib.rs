@@ -113,8 +113,8 @@ fn loaded_json(loaded: Loaded) -> String {
   json
 }
 
-/// A cache's native side: its methods, bound to it as plain functions by
-/// `open_cache` (see `bound`).
+/// A cache's native side: its methods, called through the functions of
+/// `cache_methods` with its handle (see `bound`).
 pub struct NativeCache<S> {
   cache: Arc<Cache<S>>,
   /// lockName, lockDuration and lockRetry as index.js last set them.
@@ -161,50 +161,66 @@ macro_rules! run {
   };
 }
 
-/// A new cache's native side: an object of its methods (`NativeCache`'s,
-/// named as JavaScript names them), compiled for its store.
+/// A new cache's native side, compiled for its store: the handle that
+/// `cache_methods`' functions take first.
 #[napi(catch_unwind)]
-pub fn open_cache(env: Env, options: NativeOptions, on_settled: OnSettled) -> Result<Object<'static>> {
+pub fn open_cache(env: Env, options: NativeOptions, on_settled: OnSettled) -> Result<Unknown<'static>> {
   let NativeOptions { mut store, caller } = options;
   // On a cluster, an entry and its lock must share a hash slot.
   let naming = if store.cluster.is_some() { KeyNaming::HashTagged } else { KeyNaming::Plain };
   // Both stores start tasks or timers, which need the runtime's context.
-  match store.memory.take() {
+  let handle = match store.memory.take() {
     Some(name) => {
       let memory = runtime::enter(|| MemoryStore::shared(&name));
-      bind(env, NativeCache::new(memory, naming, caller, on_settled)?)
+      bound::handle(env.raw(), NativeCache::new(memory, naming, caller, on_settled)?)
     }
     None => {
       let redis = runtime::enter(|| RedisConfig::from_options(redis_options(store)).and_then(RedisStore::new))
         .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
-      bind(env, NativeCache::new(Arc::new(redis), naming, caller, on_settled)?)
+      bound::handle(env.raw(), NativeCache::new(Arc::new(redis), naming, caller, on_settled)?)
     }
-  }
+  }?;
+  unsafe { Unknown::from_napi_value(env.raw(), handle) }
 }
 
-fn bind<S: Store>(env: Env, cache: NativeCache<S>) -> Result<Object<'static>> {
-  bound::object(env.raw(), cache, &[
-    ("flush", method!(flush())),
-    ("release", method!(release())),
-    ("setCaller", method!(set_caller(caller: CallerOptions))),
-    ("save", method!(save(id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, clock: Clock))),
-    ("load", method!(load(id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock))),
-    ("destroy", method!(destroy(id: u32, key: String))),
-    ("lock", method!(lock(id: u32, key: String, expire_ms: Option<f64>))),
-    ("unlock", method!(unlock(id: u32, key: String))),
-    ("checkLock", method!(check_lock(id: u32, key: String, retry_ms: Option<f64>))),
-    ("locks", method!(locks(id: u32))),
-    ("keys", method!(keys(id: u32))),
-    ("size", method!(size(id: u32))),
-    ("clear", method!(clear(id: u32))),
-    ("dumpWrite", method!(dump_write(id: u32, file: String))),
-    ("dumpRead", method!(dump_read(id: u32, file: String, clock: Clock))),
-    ("push", method!(push(id: u32, key: String, item_json: Option<String>))),
-    ("pop", method!(pop(id: u32, key: String))),
-    ("listLength", method!(list_length(id: u32, key: String))),
-    ("pttl", method!(pttl(id: u32, full_key: String))),
-    ("close", method!(close(id: u32))),
-  ])
+/// Every cache's methods, as JavaScript names them: `save(handle, id, key, …)`.
+#[napi(catch_unwind)]
+pub fn cache_methods(env: Env) -> Result<Object<'static>> {
+  bound::functions(env.raw(), METHOD_NAMES)
+}
+
+/// The methods of `cache_methods`, each with the types its arguments are
+/// read as, in one list: their names, and each store's table of them.
+macro_rules! cache_methods {
+  ($($name:literal => $method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {
+    const METHOD_NAMES: &[&str] = &[$($name),*];
+    impl<S: Store> bound::Target for NativeCache<S> {
+      const METHODS: &'static [bound::Method<Self>] = &[$(method!($method($($arg: $ty),*))),*];
+    }
+  };
+}
+
+cache_methods! {
+  "flush" => flush(),
+  "release" => release(),
+  "setCaller" => set_caller(caller: CallerOptions),
+  "save" => save(id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, clock: Clock),
+  "load" => load(id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock),
+  "destroy" => destroy(id: u32, key: String),
+  "lock" => lock(id: u32, key: String, expire_ms: Option<f64>),
+  "unlock" => unlock(id: u32, key: String),
+  "checkLock" => check_lock(id: u32, key: String, retry_ms: Option<f64>),
+  "locks" => locks(id: u32),
+  "keys" => keys(id: u32),
+  "size" => size(id: u32),
+  "clear" => clear(id: u32),
+  "dumpWrite" => dump_write(id: u32, file: String),
+  "dumpRead" => dump_read(id: u32, file: String, clock: Clock),
+  "push" => push(id: u32, key: String, item_json: Option<String>),
+  "pop" => pop(id: u32, key: String),
+  "listLength" => list_length(id: u32, key: String),
+  "pttl" => pttl(id: u32, full_key: String),
+  "close" => close(id: u32),
 }
 
 fn redis_options(store: StoreOptions) -> RedisOptions {
