@@ -32,13 +32,15 @@ const drainTicks = () => new Promise((resolve) => setImmediate(resolve))
  * left queued (both queue two process.nextTick), for the addon's in-memory
  * store and the Map: the calling side of a lock+unlock op, without the ticks
  * and the benchmark loop that both pay alike.
- * copyOutUs: by value size, copying the value's JSON text out of V8 as UTF-8
- * into a buffer of its own (TextEncoder.encodeInto, the same V8 call N-API's
- * napi_get_value_string_utf8 makes), which storing it natively needs and a
- * Map does not. Timed on JSON.stringify's fresh output (less the stringify
- * alone), as a save reads it: a long one is a rope of the parts V8 built it
- * in, which V8 first copies into one flat string (in a profile of 100 kB
- * saves, that copy took as long as the copy out itself).
+ * copyOutUs / flattenUs: by value size, copying the value's JSON text out
+ * of V8 as UTF-8 into a buffer of its own (TextEncoder.encodeInto, the same
+ * V8 call N-API's napi_get_value_string_utf8 makes), which storing it
+ * natively needs and a Map does not, and the part of that which flattens
+ * it. Timed on JSON.stringify's fresh output (less the stringify alone), as
+ * a save reads it: a long one is a rope of the parts V8 built it in, which
+ * every V8 string read (N-API's, TextEncoder's, Buffer's) first copies into
+ * one new flat string; flattenUs times that by itself (charCodeAt of a
+ * rope flattens it).
  */
 async function measureLimits (sizes) {
   const caller = { cachePrefix: 'limits:', lockPrefix: 'limits:lock:', lockName: 'limits', lockDuration: 10000, lockRetry: 100 }
@@ -68,25 +70,33 @@ async function measureLimits (sizes) {
 
   const encoder = new TextEncoder()
   const copyOutUs = {}
+  const flattenUs = {}
+  const medianUs = (ns) => Math.max(0, ns.sort((a, b) => a - b)[Math.floor(ns.length / 2)]) / 1000
   for (const size of sizes) {
     const value = valueOfSize(size)
     const target = new Uint8Array(JSON.stringify(value).length * 3)
     const iterations = Math.max(200, Math.round(2e7 / size))
     // In turn, round by round: the difference of two timings taken apart
     // was lost in the machine's noise.
-    const differences = []
+    const copies = []
+    const flattens = []
     for (let round = 0; round < 9; round++) {
       const stringifyNs = nsPerIteration(iterations, (n) => {
         for (let i = 0; i < n; i++) target[0] = JSON.stringify(value).length
       }, 1)
+      const stringifyAndFlattenNs = nsPerIteration(iterations, (n) => {
+        for (let i = 0; i < n; i++) target[0] = JSON.stringify(value).charCodeAt(1)
+      }, 1)
       const stringifyAndCopyNs = nsPerIteration(iterations, (n) => {
         for (let i = 0; i < n; i++) encoder.encodeInto(JSON.stringify(value), target)
       }, 1)
-      differences.push(stringifyAndCopyNs - stringifyNs)
+      copies.push(stringifyAndCopyNs - stringifyNs)
+      flattens.push(stringifyAndFlattenNs - stringifyNs)
     }
-    copyOutUs[size] = Math.max(0, differences.sort((a, b) => a - b)[Math.floor(differences.length / 2)]) / 1000
+    copyOutUs[size] = medianUs(copies)
+    flattenUs[size] = medianUs(flattens)
   }
-  return { crossingNs, lockCallsNs, copyOutUs }
+  return { crossingNs, lockCallsNs, copyOutUs, flattenUs }
 }
 
 module.exports = { measureLimits }

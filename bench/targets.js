@@ -166,8 +166,14 @@ function inMemoryLimit (cell, limits) {
     return `${head} calling lock and unlock costs the addon ${ns(limits.lockCallsNs.memory)} and the Map ${ns(limits.lockCallsNs.map)}, ` +
       `two calls into native code that do nothing ${ns(2 * limits.crossingNs)}.`
   }
-  const copy = cell.kind === 'save' ? `, and copying JSON.stringify's output out of V8 as UTF-8 (as N-API does: flattened first) ${ns(limits.copyOutUs[cell.size] * 1000)}` : ''
-  return `${head} a call into native code that does nothing costs ${ns(limits.crossingNs)}${copy}.`
+  const crossing = `${head} a call into native code that does nothing costs ${ns(limits.crossingNs)}`
+  if (cell.kind !== 'save') return `${crossing}.`
+  const copyNs = limits.copyOutUs[cell.size] * 1000
+  const beyond = copyNs + limits.crossingNs > allowedNs
+    ? ': together more than 0.9× allows, before the store does anything'
+    : ''
+  return `${crossing}, and copying JSON.stringify's output out of V8 as UTF-8 ${ns(copyNs)}, of which ` +
+    `${ns(limits.flattenUs[cell.size] * 1000)} flattening the rope it is into one string, as every read of a V8 string does first (N-API's too)${beyond}.`
 }
 
 module.exports = { renderTargets }
