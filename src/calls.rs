@@ -172,26 +172,31 @@ impl Calls {
   }
 
   /// Runs a call that may wait: it is boxed and polled once, and when it
-  /// finishes without waiting, that is its reply. Otherwise (or at once, for
-  /// a store that always waits: polling would send its request on its own)
-  /// the call is queued for the next flush.
-  pub fn run<T, F>(&self, id: u32, waits: Waits, work: F) -> Settled<T>
+  /// finishes without waiting, that is its reply; otherwise it is queued
+  /// for the next flush.
+  pub fn poll_or_queue<T, F>(&self, id: u32, work: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = CacheResult<T>> + Send + 'static,
   {
-    if waits == Waits::Always {
-      return self.queue(id, answering_panics(work));
-    }
     let mut work = Box::pin(answering_panics(work));
     match runtime::enter(|| work.as_mut().poll(&mut Context::from_waker(Waker::noop()))) {
       Poll::Ready(outcome) => Either::A(Reply(outcome)),
-      Poll::Pending => self.queue(id, work),
+      Poll::Pending => self.enqueue(id, work),
     }
   }
 
-  /// Queues a call for the next flush.
-  fn queue<T, F>(&self, id: u32, work: F) -> Settled<T>
+  /// Queues a call that waits for the next flush, unpolled: polled here, a
+  /// call to Redis would send its request on its own, outside the flush.
+  pub fn queue<T, F>(&self, id: u32, work: F) -> Settled<T>
+  where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = CacheResult<T>> + Send + 'static,
+  {
+    self.enqueue(id, answering_panics(work))
+  }
+
+  fn enqueue<T, F>(&self, id: u32, work: F) -> Settled<T>
   where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = CacheResult<T>> + Send + 'static,

@@ -152,10 +152,14 @@ macro_rules! run {
       }
       waits => {
         let (cache, caller) = ($native.cache.clone(), $native.caller.borrow().clone());
-        $native.calls.run($id, waits, async move {
+        let work = async move {
           let ($cache, $caller) = (&*cache, &*caller);
           $call.await
-        })
+        };
+        match waits {
+          Waits::Always => $native.calls.queue($id, work),
+          _ => $native.calls.poll_or_queue($id, work),
+        }
       }
     }
   };
