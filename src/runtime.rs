@@ -46,6 +46,9 @@ struct Runtime {
   /// through its eventfd, a system call there and a readiness to read here,
   /// though the thread is awake.
   inbox: Mutex<Vec<Pin<Box<dyn Future<Output = ()> + Send>>>>,
+  /// Set once work is in `inbox`: the spinner looks at it on every turn,
+  /// and locking it each time would take its lock from Node's thread.
+  inbox_filled: AtomicBool,
   /// Whether the thread spins, and so takes what `inbox` holds.
   spinning: AtomicBool,
 }
@@ -69,6 +72,7 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     in_flight: AtomicUsize::new(0),
     wake: Notify::new(),
     inbox: Mutex::default(),
+    inbox_filled: AtomicBool::new(false),
     spinning: AtomicBool::new(false),
   }
 });
@@ -99,6 +103,9 @@ async fn spin() {
 }
 
 fn spawn_inbox() {
+  if !RUNTIME.inbox_filled.swap(false, Ordering::SeqCst) {
+    return;
+  }
   let work = mem::take(&mut *lock(&RUNTIME.inbox));
   for job in work {
     drop(RUNTIME.handle.spawn(job));
@@ -137,6 +144,9 @@ pub fn spawn<F: Future<Output = ()> + Send + 'static>(calls: usize, work: F) {
   runtime.in_flight.fetch_add(calls, Ordering::AcqRel);
   if runtime.spinning.load(Ordering::SeqCst) {
     lock(&runtime.inbox).push(Box::pin(work));
+    // After the push: a spinner that saw the flag down before it took
+    // nothing, and sees it up on its next look.
+    runtime.inbox_filled.store(true, Ordering::SeqCst);
     // Still spinning: the thread takes it on its next turn. Stopped since:
     // its last look at the inbox, after the flag fell, took the work or
     // missed it; whatever is left is spawned from here.
