@@ -245,6 +245,24 @@ describe.each(stores)('save and load on the $name store', (store) => {
     expectCacheError(missing, 'Object not found', 'OBJECT_NOT_FOUND')
   })
 
+  test('keys of every length around the native side\'s short-key buffer (128 bytes) come back whole, ending in 1- to 4-byte characters', async () => {
+    const cache = make(tag())
+    const keys = []
+    for (const last of ['a', 'é', '日', '😀']) {
+      for (let bytes = 110; bytes <= 140; bytes++) {
+        const lastBytes = Buffer.byteLength(last)
+        keys.push('k'.repeat(bytes - lastBytes) + last)
+      }
+    }
+    for (const [i, key] of keys.entries()) await cache.save(key, i)
+    for (const [i, key] of keys.entries()) expect((await cache.load(key)).value).toBe(i)
+    expect((await cache.keys()).sort()).toEqual(keys.map((key) => cache.cachePrefix + key).sort())
+    for (const key of keys) {
+      await expect(cache.lock(key, 1000)).resolves.toBe(true)
+      await expect(cache.unlock(key)).resolves.toBe(true)
+    }
+  })
+
   test('destroy answers true when the entry existed and false when it did not', async () => {
     const cache = make(tag())
     await cache.save('k', 1)
