@@ -68,9 +68,8 @@ function renderTargets (results, limits) {
     const plain = find(kind, 100, 1, 'plain')
     const crossing = results.crossing
     const crossingUs = crossing.native.p50 - crossing.plain.p50
-    // The runtime's thread spins while calls come one at a time, where
-    // Node's socket reply waits for the event loop: the addon's PTTL can
-    // answer first.
+    // The addon's PTTL can answer first (seen in a run where every round
+    // trip took longer): then there is no cost to name.
     const crossingCost = crossingUs > 0
       ? `the way between Node's thread and the runtime's costs a call ${short(crossingUs)} µs by itself`
       : `the addon's answered ${short(-crossingUs)} µs sooner, so the way between Node's thread and the runtime's costs a call nothing here`
