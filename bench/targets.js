@@ -177,8 +177,8 @@ function inMemoryLimit (cell, limits) {
   const beyond = copyNs + limits.crossingNs > allowedNs
     ? ': together more than 0.9× allows, before the store does anything'
     : ''
-  return `${crossing}, and copying JSON.stringify's output out of V8 as UTF-8 ${ns(copyNs)}, of which ` +
-    `${ns(limits.flattenUs[cell.size] * 1000)} flattening the rope it is into one string, as every read of a V8 string does first (N-API's too)${beyond}.`
+  return `${crossing}, and copying JSON.stringify's output out of V8 as UTF-8 ${ns(copyNs)} (flattening the rope it is into one string, ` +
+    `as every read of a V8 string does first, N-API's too, took ${ns(limits.flattenUs[cell.size] * 1000)} timed by itself)${beyond}.`
 }
 
 /** RSS over the growth run's second step, as judged: the median of its quarters' readings less the first step's. */
