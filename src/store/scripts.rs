@@ -131,11 +131,14 @@ return 1
 pub static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
   Lua::new(
     r#"
-local window = redis.call('GETRANGE', KEYS[1], '-192', '-1')
+-- The window's size, and where it starts as GETRANGE takes it (a string:
+-- Redis writes a number it is handed with %.17g).
+local WINDOW, WINDOW_START = 192, '-192'
+local window = redis.call('GETRANGE', KEYS[1], WINDOW_START, '-1')
 if window == '' or held_by_other(KEYS[2], ARGV[1]) then return false end
--- A window shorter than 192 bytes is the whole entry.
+-- A window shorter than WINDOW bytes is the whole entry.
 local length = #window
-if length == 192 then length = redis.call('STRLEN', KEYS[1]) end
+if length == WINDOW then length = redis.call('STRLEN', KEYS[1]) end
 local from = length - #window
 local find, sub, format = string.find, string.sub, string.format
 local at = find(window, '"expireTimestamp":', 1, true)
