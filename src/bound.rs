@@ -12,6 +12,7 @@
 //! `napi_get_value_external`.
 
 use std::ffi::c_void;
+use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
@@ -106,31 +107,60 @@ macro_rules! arg_as_napi_reads_it {
 
 arg_as_napi_reads_it!(u32, f64, crate::CallerOptions);
 
-/// A short string (a key, a file name: most of them) in one N-API call,
-/// into a buffer on the stack; a longer one in one pass into a buffer sized
-/// for the worst case (3 UTF-8 bytes per UTF-16 unit, which V8 reports
-/// without walking the string), where napi-rs walks the string once to
-/// measure its UTF-8 length and again to copy it: that first walk was 4% of
-/// a save to the in-memory store at 100 B, and 6% at 10 kB. Asking V8 for
-/// the length first was a call more per key: in-memory lock+unlock ran 3
-/// to 5% faster without it. The buffer's unused part is never touched (no
-/// page is faulted in for it), and every string read here is short-lived:
-/// the cache copies it into the text it keeps.
-impl Arg for String {
+/// A key as a method reads it: a short one (most of them) in one N-API
+/// call into a buffer it keeps on the stack, a longer one as any string is
+/// read. Neither asking V8 for the length first nor copying the key to the
+/// heap: in-memory lock+unlock ran 3 to 5% faster without the first, and 5
+/// to 12% faster again without the second (the Map as the yardstick, both
+/// versions in one process).
+pub enum Key {
+  Short { bytes: [u8; SHORT_STRING_BYTES], len: usize },
+  Long(String),
+}
+
+impl Deref for Key {
+  type Target = str;
+
+  fn deref(&self) -> &str {
+    match self {
+      // SAFETY: N-API wrote `len` bytes of UTF-8 there (lone surrogates replaced).
+      Key::Short { bytes, len } => unsafe { std::str::from_utf8_unchecked(&bytes[..*len]) },
+      Key::Long(key) => key,
+    }
+  }
+}
+
+impl Arg for Key {
   unsafe fn from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
-    let mut short = [0u8; SHORT_STRING_BYTES];
+    let mut bytes = [0u8; SHORT_STRING_BYTES];
     let mut written = 0;
     check_status!(
-      unsafe { sys::napi_get_value_string_utf8(env, value, short.as_mut_ptr().cast(), short.len(), &mut written) },
+      unsafe { sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), bytes.len(), &mut written) },
       "expected a string"
     )?;
     // V8 writes whole characters (up to 4 bytes) and a NUL: with more than
     // that left over, nothing was cut off.
-    if written + 5 <= short.len() {
-      // SAFETY: N-API wrote `written` bytes of UTF-8 (lone surrogates replaced).
-      return Ok(unsafe { String::from_utf8_unchecked(short[..written].to_vec()) });
+    if written + 5 <= bytes.len() {
+      return Ok(Key::Short { bytes, len: written });
     }
-    unsafe { utf8_of(env, value, utf16_len(env, value)?) }
+    Ok(Key::Long(unsafe { utf8_of(env, value, utf16_len(env, value)?) }?))
+  }
+}
+
+/// Any other string (a file name, a list item's JSON): as a key is read,
+/// then owned. A long one is read in one pass into a buffer sized for the
+/// worst case (3 UTF-8 bytes per UTF-16 unit, which V8 reports without
+/// walking the string), where napi-rs walks the string once to measure its
+/// UTF-8 length and again to copy it: that first walk was 4% of a save to
+/// the in-memory store at 100 B, and 6% at 10 kB. The buffer's unused part
+/// is never touched (no page is faulted in for it), and every string read
+/// here is short-lived.
+impl Arg for String {
+  unsafe fn from_js(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+    Ok(match unsafe { Key::from_js(env, value) }? {
+      Key::Long(string) => string,
+      short => String::from(&*short),
+    })
   }
 }
 

@@ -22,6 +22,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::cache::{Cache, Caller, KeyNaming};
+use crate::bound::Key;
 use crate::calls::{Calls, OnSettled, Settled, Waits};
 use crate::envelope::{Clock, Head, Loaded};
 use crate::store::memory::MemoryStore;
@@ -208,22 +209,22 @@ cache_methods! {
   "flush" => flush(),
   "release" => release(),
   "setCaller" => set_caller(caller: CallerOptions),
-  "save" => save(id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, clock: Clock),
-  "load" => load(id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock),
-  "destroy" => destroy(id: u32, key: String),
-  "lock" => lock(id: u32, key: String, expire_ms: Option<f64>),
-  "unlock" => unlock(id: u32, key: String),
-  "checkLock" => check_lock(id: u32, key: String, retry_ms: Option<f64>),
+  "save" => save(id: u32, key: Key, value: Option<Head>, expire_ms: Option<f64>, clock: Clock),
+  "load" => load(id: u32, key: Key, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock),
+  "destroy" => destroy(id: u32, key: Key),
+  "lock" => lock(id: u32, key: Key, expire_ms: Option<f64>),
+  "unlock" => unlock(id: u32, key: Key),
+  "checkLock" => check_lock(id: u32, key: Key, retry_ms: Option<f64>),
   "locks" => locks(id: u32),
   "keys" => keys(id: u32),
   "size" => size(id: u32),
   "clear" => clear(id: u32),
   "dumpWrite" => dump_write(id: u32, file: String),
   "dumpRead" => dump_read(id: u32, file: String, clock: Clock),
-  "push" => push(id: u32, key: String, item_json: Option<String>),
-  "pop" => pop(id: u32, key: String),
-  "listLength" => list_length(id: u32, key: String),
-  "pttl" => pttl(id: u32, full_key: String),
+  "push" => push(id: u32, key: Key, item_json: Option<String>),
+  "pop" => pop(id: u32, key: Key),
+  "listLength" => list_length(id: u32, key: Key),
+  "pttl" => pttl(id: u32, full_key: Key),
   "close" => close(id: u32),
 }
 
@@ -288,30 +289,30 @@ impl<S: Store> NativeCache<S> {
 
   // `clock`, where envelope times are stamped or judged: the caller's
   // `Date` when it is not the system clock (index.js).
-  fn save(&self, id: u32, key: String, value: Option<Head>, expire_ms: Option<f64>, clock: Clock) -> Settled<bool> {
+  fn save(&self, id: u32, key: Key, value: Option<Head>, expire_ms: Option<f64>, clock: Clock) -> Settled<bool> {
     let value = value.unwrap_or_else(|| Head::new(None));
     run!(self, id, false, |cache, caller| cache.save(&key, value, expire_ms, clock, caller))
   }
 
-  fn load(&self, id: u32, key: String, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock) -> Settled<String> {
+  fn load(&self, id: u32, key: Key, expire_ms: Option<f64>, retry_ms: Option<f64>, clock: Clock) -> Settled<String> {
     run!(self, id, retry_ms.is_some(), |cache, caller| async {
       cache.load(&key, expire_ms, retry_ms, clock, caller).await.map(loaded_json)
     })
   }
 
-  fn destroy(&self, id: u32, key: String) -> Settled<bool> {
+  fn destroy(&self, id: u32, key: Key) -> Settled<bool> {
     run!(self, id, false, |cache, caller| cache.destroy(&key, caller))
   }
 
-  fn lock(&self, id: u32, key: String, expire_ms: Option<f64>) -> Settled<bool> {
+  fn lock(&self, id: u32, key: Key, expire_ms: Option<f64>) -> Settled<bool> {
     run!(self, id, false, |cache, caller| cache.lock(&key, expire_ms, caller))
   }
 
-  fn unlock(&self, id: u32, key: String) -> Settled<bool> {
+  fn unlock(&self, id: u32, key: Key) -> Settled<bool> {
     run!(self, id, false, |cache, caller| cache.unlock(&key, caller))
   }
 
-  fn check_lock(&self, id: u32, key: String, retry_ms: Option<f64>) -> Settled<bool> {
+  fn check_lock(&self, id: u32, key: Key, retry_ms: Option<f64>) -> Settled<bool> {
     run!(self, id, retry_ms.is_some(), |cache, caller| cache.check_lock(&key, retry_ms, caller))
   }
 
@@ -339,22 +340,22 @@ impl<S: Store> NativeCache<S> {
     run!(self, id, true, |cache, caller| cache.dump_read(&file, clock, caller))
   }
 
-  fn push(&self, id: u32, key: String, item_json: Option<String>) -> Settled<bool> {
+  fn push(&self, id: u32, key: Key, item_json: Option<String>) -> Settled<bool> {
     run!(self, id, false, |cache, caller| cache.push(&key, item_json.as_deref(), caller))
   }
 
   /// The item as stored, `{"data":…}` (a JSON object), or null when the list is empty.
-  fn pop(&self, id: u32, key: String) -> Settled<Option<String>> {
+  fn pop(&self, id: u32, key: Key) -> Settled<Option<String>> {
     run!(self, id, false, |cache, caller| cache.pop(&key, caller))
   }
 
-  fn list_length(&self, id: u32, key: String) -> Settled<u32> {
+  fn list_length(&self, id: u32, key: Key) -> Settled<u32> {
     run!(self, id, false, |cache, caller| cache.list_length(&key, caller))
   }
 
   /// The remaining lifetime of a full key (prefix included), in ms, as
   /// Redis's PTTL answers it.
-  fn pttl(&self, id: u32, full_key: String) -> Settled<f64> {
+  fn pttl(&self, id: u32, full_key: Key) -> Settled<f64> {
     run!(self, id, false, |cache, caller| cache.pttl(&full_key, caller))
   }
 
