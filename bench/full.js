@@ -112,6 +112,7 @@ const IMPLEMENTATIONS = [
   },
   {
     id: 'memory',
+    inProcess: true,
     async make () {
       const cache = new Cache({ ...prefixes('memory'), redis: { fake: true, name: `bench-${process.pid}` }, lockName: 'bench-memory' })
       return { cache, close: () => cache.close() }
@@ -119,6 +120,7 @@ const IMPLEMENTATIONS = [
   },
   {
     id: 'map',
+    inProcess: true,
     async make () {
       return { cache: new MapCache('bench-map'), close: async () => {} }
     }
@@ -394,9 +396,13 @@ async function scanDelete (client, pattern) {
 const ROUNDS = 3
 // The in-memory store and the Map answer on this thread in a µs or so: a
 // few ms of other work on the machine outweigh a round of them. They take
-// more, shorter rounds, in turn, and are compared round by round (see
-// pairedRatio): with three rounds, their ratio for one case moved by up to
-// a fifth between runs.
+// more, shorter rounds, by themselves, in turn, and are compared round by
+// round (see pairedRatio): with three rounds, their ratio for one case moved
+// by up to a fifth between runs. The cluster, which answers from Redis
+// though INFO is not read for it, once took these rounds too, each just
+// before the in-memory store's: what its round left behind (garbage, three
+// busy servers) weighed on the in-memory store's rounds and not on the
+// Map's.
 const IN_PROCESS_ROUNDS = 9
 
 /** The round with the median calls per second. */
@@ -459,10 +465,13 @@ async function runMatrix (redis, probe, options, results, log) {
           const rowSize = kind === 'lock' ? null : size
           const rounds = built.map(() => [])
           const failed = built.map(() => null)
-          for (const [onRedis, count] of [[true, ROUNDS], [false, IN_PROCESS_ROUNDS]]) {
+          for (const [inProcess, count] of [[false, ROUNDS], [true, IN_PROCESS_ROUNDS]]) {
             for (let round = 0; round < count; round++) {
-              for (const [i, { implementation, cache }] of built.entries()) {
-                if (failed[i] || Boolean(implementation.onRedis) !== onRedis) continue
+              // In turn, first to last, then last to first: none always
+              // runs just after the same other one.
+              const inTurn = round % 2 === 0 ? [...built.entries()] : [...built.entries()].reverse()
+              for (const [i, { implementation, cache }] of inTurn) {
+                if (failed[i] || Boolean(implementation.inProcess) !== inProcess) continue
                 try {
                   rounds[i].push(await measureCase(probe, implementation, inScripts[implementation.id], kind, cache, value, c, options.seconds / count))
                 } catch (error) {
@@ -644,7 +653,7 @@ function render (options, results, meta) {
   out('Each cell: operations per second · p50 / p99 latency (µs, per call from hrtime) · Redis server CPU per op (INFO cpu delta / ops) · ' +
     'this process\'s CPU per op (every thread) · top-level commands per op (INFO commandstats delta, less the commands Lua scripts ran, which MONITOR counts in a short separate run). ' +
     'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
-    `The implementations take each case in turn, in ${ROUNDS} rounds that share the case's time (the in-memory store and the Map: ${IN_PROCESS_ROUNDS}); a cell is the round with the median operations per second (redis-benchmark, plain and relay: one run), ` +
+    `The implementations take each case in turn (the order reversed every other round), in ${ROUNDS} rounds that share the case's time (the in-memory store and the Map: ${IN_PROCESS_ROUNDS}, by themselves, after the others'); a cell is the round with the median operations per second (redis-benchmark, plain and relay: one run), ` +
     'and in-memory / Map is the median of the ratios of their rounds, each round of one against the other\'s round run just before or after it. ' +
     'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution. ' +
     'Plain SET / GET: one plain `SET` (save) or `GET` (load) per call from this Node process on a bare socket (bench/plain-redis.js), timed as the caches are: ' +
