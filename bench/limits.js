@@ -7,7 +7,7 @@
 const { openCache, methods: native } = require('../lib/native')
 const { Cache } = require('..')
 const { MapCache } = require('./map-cache')
-const { valueOfSize } = require('./measure')
+const { median, valueOfSize } = require('./measure')
 
 const KEYS = Array.from({ length: 64 }, (_, i) => `w${i}`)
 
@@ -71,7 +71,7 @@ async function measureLimits (sizes) {
   const encoder = new TextEncoder()
   const copyOutUs = {}
   const flattenUs = {}
-  const medianUs = (ns) => Math.max(0, ns.sort((a, b) => a - b)[Math.floor(ns.length / 2)]) / 1000
+  const medianUs = (ns) => Math.max(0, median(ns)) / 1000
   for (const size of sizes) {
     const value = valueOfSize(size)
     const target = new Uint8Array(JSON.stringify(value).length * 3)

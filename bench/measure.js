@@ -88,6 +88,13 @@ function percentile (sorted, share) {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))]
 }
 
+/** The middle of `numbers` (of the two middle ones, their mean); NaN for none. */
+function median (numbers) {
+  const sorted = [...numbers].sort((a, b) => a - b)
+  const half = sorted.length / 2
+  return (sorted[Math.ceil(half) - 1] + sorted[Math.floor(half)]) / 2
+}
+
 /** A cached value whose JSON text is `bytes` long: `{"blob":"xxx…"}`. */
 function valueOfSize (bytes) {
   const overhead = JSON.stringify({ blob: '' }).length
@@ -116,8 +123,7 @@ const times = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '—')
  */
 function pairedRatio (a, b) {
   if (!a || !a.result || !b || !b.result) return NaN
-  const ratios = a.roundOps.map((ops, i) => ops / b.roundOps[i]).sort((x, y) => x - y)
-  return ratios[Math.floor(ratios.length / 2)]
+  return median(a.roundOps.map((ops, i) => ops / b.roundOps[i]))
 }
 
 // How the tables name the operations and the value sizes.
@@ -125,4 +131,4 @@ const OPS = ['save', 'load', 'mix', 'lock']
 const OP_LABELS = { save: 'save', load: 'load', mix: 'save/load 50/50', lock: 'lock+unlock' }
 const SIZE_LABELS = { 100: '100 B', 10000: '10 kB', 100000: '100 kB' }
 
-module.exports = { measure, valueOfSize, format, short, times, pairedRatio, OPS, OP_LABELS, SIZE_LABELS }
+module.exports = { measure, median, valueOfSize, format, short, times, pairedRatio, OPS, OP_LABELS, SIZE_LABELS }

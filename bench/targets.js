@@ -5,7 +5,7 @@
 // of this run that shows what limits it.
 
 const os = require('os')
-const { short, times, pairedRatio, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
+const { median, short, times, pairedRatio, OPS, OP_LABELS, SIZE_LABELS } = require('./measure')
 
 const SIZES = Object.keys(SIZE_LABELS).map(Number)
 // RSS moves in allocator steps of a few MB; a leak keeps growing.
@@ -183,8 +183,7 @@ function inMemoryLimit (cell, limits) {
 
 /** RSS over the growth run's second step, as judged: the median of its quarters' readings less the first step's. */
 function growthOverSecond ({ first, quarters }) {
-  const sorted = [...quarters].sort((a, b) => a - b)
-  return (sorted[Math.floor((sorted.length - 1) / 2)] + sorted[Math.floor(sorted.length / 2)]) / 2 - first
+  return median(quarters) - first
 }
 
 module.exports = { renderTargets, growthOverSecond }

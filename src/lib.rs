@@ -21,8 +21,8 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::cache::{Cache, Caller, KeyNaming};
 use crate::bound::Key;
+use crate::cache::{Cache, Caller, KeyNaming};
 use crate::calls::{Calls, OnSettled, Settled, Waits};
 use crate::envelope::{Clock, Head, Loaded};
 use crate::store::memory::MemoryStore;
