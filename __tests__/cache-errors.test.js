@@ -541,13 +541,19 @@ describe('corrupt entries (Redis)', () => {
     expect((await cache.load('bad')).value).toEqual({ repaired: true })
   })
 
-  test('a corrupt value before a tail that looks like an envelope\'s: the text and its lifetime are put back', async () => {
+  // The load's script finds a good tail and writes it before the value is
+  // checked: what it wrote, readAt and a lifetime (with a refresh, a new
+  // expireTimestamp too), is undone. The script answers only where it
+  // wrote; Rust rebuilds what, and a wrong guess would leave it written.
+  test.each([
+    ['', undefined],
+    [' loaded with a refresh', { expireTimeMS: 30000 }],
+    [' with a refresh and no expiry', { expireTimeMS: 30000 }, 'null']
+  ])('a corrupt value before a tail that looks like an envelope\'s%s: the text and its lifetime are put back', async (_, options, expireTimestamp = Date.now() + 500000) => {
     const cache = make(tag())
-    // The load's script finds a good tail and writes it before the value
-    // is checked: what it wrote, readAt and a lifetime to the expireTimestamp, is undone.
-    const raw = `{"value":nope,"expireTimestamp":${Date.now() + 500000},"createdAt":1,"readAt":null}`
+    const raw = `{"value":nope,"expireTimestamp":${expireTimestamp},"createdAt":1,"readAt":null}`
     await redis.set(cache.cachePrefix + 'bad', raw, 'PX', 100000)
-    expectCacheError(await rejectionOf(cache.load('bad')), undefined, 'OBJECT_CORRUPT')
+    expectCacheError(await rejectionOf(cache.load('bad', options)), undefined, 'OBJECT_CORRUPT')
     expect(await redis.get(cache.cachePrefix + 'bad')).toBe(raw)
     const pttl = await redis.pttl(cache.cachePrefix + 'bad')
     expect(pttl).toBeGreaterThan(90000)

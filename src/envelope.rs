@@ -177,13 +177,18 @@ impl Head {
   }
 }
 
+/// What comes before each of the tail's three numbers.
+pub const EXPIRE_MARK: &str = "\"expireTimestamp\":";
+pub const CREATED_MARK: &str = ",\"createdAt\":";
+pub const READ_MARK: &str = ",\"readAt\":";
+
 /// The envelope's end, from `"expireTimestamp":` on: the part a read changes.
 fn push_tail(text: &mut String, expire_timestamp: Option<f64>, created_at: Option<f64>, read_at: Option<f64>) {
-  text.push_str("\"expireTimestamp\":");
+  text.push_str(EXPIRE_MARK);
   push_js_number(text, expire_timestamp);
-  text.push_str(",\"createdAt\":");
+  text.push_str(CREATED_MARK);
   push_js_number(text, created_at);
-  text.push_str(",\"readAt\":");
+  text.push_str(READ_MARK);
   push_js_number(text, read_at);
   text.push('}');
 }

@@ -22,7 +22,7 @@ use redis::{
 use super::connection::{Connection, Failure, Link, Servers, Timeouts};
 use super::scripts::{self, last_kept_ms, lifetime_args};
 use super::{lock, DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
-use crate::envelope::{js_number, now_ms, Envelope, Lifetime, Rewrite, Touched, MAX_MS};
+use crate::envelope::{js_number, now_ms, Envelope, Lifetime, Rewrite, Touched, CREATED_MARK, EXPIRE_MARK, MAX_MS, READ_MARK};
 use crate::error::CacheError;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -352,8 +352,8 @@ impl Store for RedisStore {
     let written = written.filter(|written| written.found_in(&text));
     let Some((text, envelope)) = std::str::from_utf8(&text).ok().and_then(|text| Some((text, Envelope::parse(text)?)))
     else {
-      if let Some(written) = written {
-        self.query::<i64>(&whole_cmd(keys, lock_name, &written.applied_to(&text), &text, lifetime_from_pttl(pttl))).await?;
+      if let Some(left) = written.and_then(|written| written.applied_to(&text, touch)) {
+        self.query::<i64>(&whole_cmd(keys, lock_name, &left, &text, lifetime_from_pttl(pttl))).await?;
       }
       return Err(CacheError::Corrupt);
     };
@@ -365,11 +365,12 @@ impl Store for RedisStore {
     }
     let Touched { rewrite, loaded, lifetime } = envelope.touched(text, touch);
     match written {
-      Some(written) if written.agrees(&rewrite, lifetime) => {}
+      Some(written) if written.agrees(&rewrite) => {}
       Some(written) => {
-        let wanted = rewritten(text, rewrite);
-        self.query::<i64>(&whole_cmd(keys, lock_name, &written.applied_to(text.as_bytes()), wanted.as_bytes(), lifetime))
-          .await?;
+        if let Some(left) = written.applied_to(text.as_bytes(), touch) {
+          let wanted = rewritten(text, rewrite);
+          self.query::<i64>(&whole_cmd(keys, lock_name, &left, wanted.as_bytes(), lifetime)).await?;
+        }
       }
       None => {
         self.query::<i64>(&touch_cmd(keys, lock_name, text, rewrite, lifetime)).await?;
@@ -515,41 +516,58 @@ fn touch_in_place_cmd(keys: &EntryKeys, lock_name: &str, touch: Touch) -> Cmd {
   cmd
 }
 
-/// What `scripts::TOUCH` wrote: the tail it found at `offset` of an entry of
-/// `length` bytes, what it wrote there instead, and the lifetime it gave.
+/// Where `scripts::TOUCH` wrote: the tail it found at `offset` of an entry
+/// of `length` bytes, as its one integer answers it.
 struct TailWritten {
   offset: usize,
-  old_tail: Vec<u8>,
-  tail: String,
   length: usize,
-  lifetime: (String, String),
 }
 
 impl FromRedisValue for TailWritten {
   fn from_redis_value(value: Value) -> Result<Self, redis::ParsingError> {
-    let (offset, old_tail, tail, length, mode, arg) = FromRedisValue::from_redis_value(value)?;
-    Ok(TailWritten { offset, old_tail, tail, length, lifetime: (mode, arg) })
+    let packed = u64::from_redis_value(value)?;
+    let (length, old_tail) = ((packed >> 8) as usize, (packed & 0xff) as usize);
+    let offset = length.checked_sub(old_tail).ok_or("TOUCH answered a tail longer than its entry")?;
+    Ok(TailWritten { offset, length })
   }
 }
 
 impl TailWritten {
-  /// Whether the script saw the entry as `text` (its length and tail).
+  /// Whether the script may have seen the entry as `text`: of its length
+  /// (the text itself, if it changed meanwhile, tells in `applied_to`).
   fn found_in(&self, text: &[u8]) -> bool {
-    self.length == text.len() && text.get(self.offset..) == Some(&self.old_tail[..])
+    self.length == text.len()
   }
 
-  /// Whether it wrote what Rust would have.
-  fn agrees(&self, rewrite: &Rewrite, lifetime: Lifetime) -> bool {
-    let (mode, arg) = lifetime_args(lifetime);
-    matches!(rewrite, Rewrite::Tail { at, new, .. } if *at == self.offset && *new == self.tail)
-      && self.lifetime.0 == mode
-      && self.lifetime.1 == arg
+  /// Whether it wrote what Rust would have. It did when Rust's rewrite is
+  /// a tail at the same offset: that tail is then in JSON.stringify's exact
+  /// form, which the script copies number for number, and both judge the
+  /// lifetime by the same rule from the same numbers.
+  fn agrees(&self, rewrite: &Rewrite) -> bool {
+    matches!(rewrite, Rewrite::Tail { at, .. } if *at == self.offset)
   }
 
-  /// `text` as the script left it.
-  fn applied_to(&self, text: &[u8]) -> Vec<u8> {
-    [&text[..self.offset], self.tail.as_bytes()].concat()
+  /// `text` as the script left it, its tail found and rebuilt as the script
+  /// does; None when `text` has no such tail there (it is not what the
+  /// script saw: the entry was written between the read and the script).
+  fn applied_to(&self, text: &[u8], touch: Touch) -> Option<Vec<u8>> {
+    let (expire_mark, created_mark, read_mark) = (EXPIRE_MARK.as_bytes(), CREATED_MARK.as_bytes(), READ_MARK.as_bytes());
+    let rest = text.get(self.offset..)?.strip_prefix(expire_mark)?;
+    let created = find(rest, created_mark)?;
+    let read = created + created_mark.len() + find(&rest[created + created_mark.len()..], read_mark)?;
+    let expire = match touch.refresh {
+      Some(refresh) if &rest[..created] != b"null" => js_number(Some(refresh.expire_timestamp)).into_bytes(),
+      _ => rest[..created].to_vec(),
+    };
+    let created_at = &rest[created + created_mark.len()..read];
+    let now = js_number(Some(touch.now));
+    Some([&text[..self.offset], expire_mark, &expire, created_mark, created_at, read_mark, now.as_bytes(), b"}"].concat())
   }
+}
+
+/// Where `needle` first starts in `haystack` (a tail: a hundred bytes or so).
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+  haystack.windows(needle.len()).position(|window| window == needle)
 }
 
 /// The lifetime a PTTL read says a key has: kept through the ms `pttl`

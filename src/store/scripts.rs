@@ -116,9 +116,12 @@ return 1
 /// argument (all three empty without one), the farthest expiry a
 /// PEXPIREAT is given, and how far readAt's clock is ahead of the system's
 /// (`Touch::skew`; 0 unless the caller's `Date` is faked).
-/// Answers nil when nothing was written, else: the tail's offset, the old
-/// and the new tail, the entry's length before, and the lifetime mode and
-/// argument given. Fails with WRONGTYPE when the entry is not a string.
+/// Answers nil when nothing was written, else one integer: the entry's
+/// length times 256 plus the length of the tail it replaced (at most the
+/// window's 192 bytes). What it wrote follows from the text Rust read (see
+/// `TailWritten`): a table of the offset, both tails and the lifetime cost
+/// Redis about 0.7 µs more per load, an eighth of the script's time.
+/// Fails with WRONGTYPE when the entry is not a string.
 /// This script is most of what a load costs Redis, so it does little: each
 /// `redis.call` costs it about as much as a whole plain command costs
 /// Redis, and it makes as few as it can; the tail is taken apart with
@@ -164,12 +167,11 @@ elseif expire_at and expire_at - now <= tonumber(ARGV[6]) then
   mode, arg = 'until', format('%d', math.ceil(expire_at - tonumber(ARGV[7])) - 1)
 end
 local tail = '"expireTimestamp":' .. expire .. ',"createdAt":' .. created .. ',"readAt":' .. ARGV[2] .. '}'
-local old_tail = sub(window, at)
-if #tail < #old_tail then return false end
-local offset = from + at - 1
-redis.call('SETRANGE', KEYS[1], format('%d', offset), tail)
+local old_tail_length = #window - at + 1
+if #tail < old_tail_length then return false end
+redis.call('SETRANGE', KEYS[1], format('%d', from + at - 1), tail)
 apply_lifetime(KEYS[1], mode, arg)
-return {offset, old_tail, tail, length, mode, arg}
+return length * 256 + old_tail_length
 "#,
   )
 });
