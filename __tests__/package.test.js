@@ -36,18 +36,24 @@ test('npm pack gives a tarball that installs into an empty project and works', (
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
   npm(['install', '--offline', '--no-audit', '--no-fund', path.join(dir, packed.filename)], app)
 
+  // Only the cache and the initializer are the package's to require: the
+  // native functions under lib/ take a raw handle, which anything else
+  // passed for it would be misread as.
   const script = `
     const { Cache } = require('actionhero-native-cache')
     const initializer = require('actionhero-native-cache/initializer')
+    const internal = (() => {
+      try { require('actionhero-native-cache/lib/native'); return 'reachable' } catch (error) { return error.code }
+    })()
     const cache = new Cache({ lockName: 'packed' })
     cache.save('k', { packed: true }, 1000, (error) => {
       if (error) throw error
       cache.load('k', (error, value) => {
         if (error) throw error
-        console.log(JSON.stringify({ value, loadPriority: initializer.loadPriority }))
+        console.log(JSON.stringify({ value, loadPriority: initializer.loadPriority, internal }))
       })
     })`
   const output = execFileSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8' })
-  expect(JSON.parse(output)).toEqual({ value: { packed: true }, loadPriority: 301 })
+  expect(JSON.parse(output)).toEqual({ value: { packed: true }, loadPriority: 301, internal: 'ERR_PACKAGE_PATH_NOT_EXPORTED' })
   expect(fs.existsSync(path.join(app, 'node_modules', 'actionhero-native-cache', 'src'))).toBe(false)
 })
