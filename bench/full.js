@@ -319,6 +319,51 @@ function runChild (job, env = {}, nodeArgs = []) {
 }
 
 /**
+ * The CPU time each of this process's threads has used so far, in s:
+ * Node's own thread as `node`, the addon's runtime thread as `runtime`,
+ * the rest (V8's and libuv's helpers) together as `other`. From
+ * /proc/self/task, so none elsewhere than Linux.
+ */
+function threadCpuSeconds () {
+  const totals = { node: 0, runtime: 0, other: 0 }
+  let tasks
+  try {
+    tasks = fs.readdirSync('/proc/self/task')
+  } catch {
+    return null
+  }
+  for (const tid of tasks) {
+    let stat
+    try {
+      stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    } catch {
+      continue // the thread ended meanwhile
+    }
+    // The name may hold spaces: the fields that follow it are counted from its closing parenthesis.
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+    const thread = Number(tid) === process.pid ? 'node' : name.startsWith('actionhero-nat') ? 'runtime' : 'other'
+    totals[thread] += seconds
+  }
+  return totals
+}
+
+// /proc's utime and stime unit (USER_HZ), 100 on every Linux build.
+const CLOCK_TICKS = 100
+
+/** `measureOnRedis`, with how busy each of this process's threads was meanwhile (a fraction of the run) as `result.threads`. */
+async function measureWithThreads (probe, options, op) {
+  const before = threadCpuSeconds()
+  const result = await measureOnRedis(probe, options, op)
+  const after = threadCpuSeconds()
+  if (before && after) {
+    result.threads = Object.fromEntries(Object.keys(after).map((thread) => [thread, (after[thread] - before[thread]) / result.seconds]))
+  }
+  return result
+}
+
+/**
  * In a child: boots the example actionhero 16 app (as
  * __tests__/actionhero-app.test.js does) on database 15, with or without
  * the native initializer, and times api.cache.save and load.
@@ -346,7 +391,7 @@ async function appChild ({ native, seconds, concurrency, root, redis }) {
   for (const c of concurrency) {
     await fill(api.cache, c, value)
     for (const kind of ['save', 'load']) {
-      results[`${kind}:${c}`] = await measureOnRedis(probe, { concurrency: c, seconds }, operation(kind, api.cache, value))
+      results[`${kind}:${c}`] = await measureWithThreads(probe, { concurrency: c, seconds }, operation(kind, api.cache, value))
     }
   }
   probe.disconnect()

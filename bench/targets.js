@@ -108,7 +108,7 @@ function renderTargets (results, limits) {
         limit = `${wanted}× the JS cache is ${perSecond(wanted * js.opsPerSecond)}; ${floor} (operations table). ` +
           `CPU per call, Redis + the app's process: addon ${short(srv(native))} + ${short(native.cpuMicrosPerOp)} µs, ` +
           `JS cache ${short(srv(js))} + ${short(js.cpuMicrosPerOp)} µs. With all ${cores} cores busy all the time, the addon's would allow ` +
-          `${perSecond(ceiling)}: ${times(ceiling / js.opsPerSecond)} the JS cache's.`
+          `${perSecond(ceiling)}: ${times(ceiling / js.opsPerSecond)} the JS cache's.${busyText(native, js)}`
       }
       row(`Inside the actionhero 16 app, ${kind}, c = ${c}: at least ${wanted}× the JS cache`, times(reached), reached >= wanted, limit)
     }
@@ -151,6 +151,21 @@ function renderTargets (results, limits) {
     ...rows,
     ''
   ]
+}
+
+const percent = (fraction) => `${Math.round(fraction * 100)}%`
+
+/**
+ * How busy Node's thread, the addon's runtime thread and Redis were while
+ * the apps ran (the app child's /proc/self/task; Redis from its CPU per
+ * call): the stage that is busy all the time is the one that limits.
+ */
+function busyText (native, js) {
+  if (!native.threads || !js.threads) return ''
+  const redisBusy = (r) => percent(r.server.cpuMicrosPerOp * r.opsPerSecond / 1e6)
+  return ` Busy, of the run's time: with the addon, Node's thread ${percent(native.threads.node)}, the addon's runtime thread ` +
+    `${percent(native.threads.runtime)}, Redis ${redisBusy(native)} of a core; with the JS cache, Node's thread ${percent(js.threads.node)}, ` +
+    `Redis ${redisBusy(js)}.`
 }
 
 const cellLabel = (cell) => `${OP_LABELS[cell.kind]}${cell.size ? ` ${SIZE_LABELS[cell.size]}` : ''}`
