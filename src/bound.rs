@@ -254,8 +254,9 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
     // Fewer arguments than that: N-API fills the rest with undefined.
     let mut target = ptr::null_mut();
     check_status!(unsafe { sys::napi_get_value_external(env, args[0], &mut target) }, "expected a cache handle")?;
-    // SAFETY: the only Externals passed here are `handle`'s (lib/native.js
-    // keeps these functions to index.js), alive while the caller holds one.
+    // SAFETY: the only Externals passed here are `handle`'s, alive while the
+    // caller holds one: index.js is these functions' only caller, and the
+    // package's exports keep lib/native.js from any other.
     let target = unsafe { &*target.cast::<Box<dyn AnyTarget>>() };
     let args = args[1..].try_into().expect("MAX_ARGS after the handle");
     unsafe { target.call(method as usize, env, args) }

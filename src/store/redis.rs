@@ -555,13 +555,12 @@ impl TailWritten {
     let rest = text.get(self.offset..)?.strip_prefix(expire_mark)?;
     let created = find(rest, created_mark)?;
     let read = created + created_mark.len() + find(&rest[created + created_mark.len()..], read_mark)?;
-    let expire = match touch.refresh {
-      Some(refresh) if &rest[..created] != b"null" => js_number(Some(refresh.expire_timestamp)).into_bytes(),
-      _ => rest[..created].to_vec(),
-    };
+    // A refresh replaces an expiry, not a null.
+    let refreshed = touch.refresh.filter(|_| &rest[..created] != b"null").map(|refresh| js_number(Some(refresh.expire_timestamp)));
+    let expire = refreshed.as_deref().map_or(&rest[..created], str::as_bytes);
     let created_at = &rest[created + created_mark.len()..read];
     let now = js_number(Some(touch.now));
-    Some([&text[..self.offset], expire_mark, &expire, created_mark, created_at, read_mark, now.as_bytes(), b"}"].concat())
+    Some([&text[..self.offset], expire_mark, expire, created_mark, created_at, read_mark, now.as_bytes(), b"}"].concat())
   }
 }
 
