@@ -130,6 +130,37 @@ impl Replies {
   }
 }
 
+pin_project_lite::pin_project! {
+  /// A queued call: runs it and hands its reply on. Written out rather than
+  /// as an `async` block, which moves the call (a future of a kilobyte or
+  /// more) to another place in itself on its first poll: that copy was 2.5%
+  /// of the runtime thread's time, 64 saves in flight. (`replies` is taken
+  /// when the reply is handed on.)
+  struct Queued<F> {
+    id: u32,
+    replies: Option<Arc<Replies>>,
+    #[pin]
+    work: F,
+  }
+}
+
+impl<T, F> Future for Queued<F>
+where
+  T: ToNapiValue + Send + 'static,
+  F: Future<Output = CacheResult<T>>,
+{
+  type Output = ();
+
+  fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    let this = self.project();
+    let reply = Reply(std::task::ready!(this.work.poll(cx)));
+    if let Some(replies) = this.replies.take() {
+      replies.add(*this.id, Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) })));
+    }
+    Poll::Ready(())
+  }
+}
+
 /// A panic answers its own call with an error; it never crosses into Node
 /// (which would abort the process) nor loses another call's reply.
 fn answering_panics<T>(work: impl Future<Output = CacheResult<T>>) -> impl Future<Output = CacheResult<T>> {
@@ -205,11 +236,7 @@ impl Calls {
     if lock(&self.replies.deliver).is_none() {
       return Either::A(Reply(Err(CacheError::Closed)));
     }
-    let replies = self.replies.clone();
-    let job = async move {
-      let reply = Reply(work.await);
-      replies.add(id, Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) })));
-    };
+    let job = Queued { id, replies: Some(self.replies.clone()), work };
     lock(&self.queued).push(Box::pin(job));
     Either::B(())
   }
