@@ -121,7 +121,13 @@ impl Connection {
           current.get_or_make(|| client.get_pending_async_connection_with_config(ClusterConfig::new()));
         Link::Cluster(connection, made)
       }
-      Connection::Sentinel(sentinel) => SentinelMaster::link(sentinel).await?,
+      Connection::Sentinel(sentinel) => match sentinel.master.get() {
+        Some((connection, made)) => Link::Master(connection, made),
+        // Boxed: asking the Sentinels is a future of over 3 kB, which every
+        // call's own future was sized for, and moved about with it, though
+        // only a first call or one after a failover asks.
+        None => Box::pin(SentinelMaster::resolve(sentinel)).await?,
+      },
     })
   }
 
@@ -255,10 +261,8 @@ pub struct SentinelMaster {
 const SENTINEL_RETRY: Duration = Duration::from_secs(1);
 
 impl SentinelMaster {
-  async fn link(this: &Arc<Self>) -> RedisResult<Link> {
-    if let Some((connection, made)) = this.master.get() {
-      return Ok(Link::Master(connection, made));
-    }
+  /// Asks the Sentinels for the master and connects to it.
+  async fn resolve(this: &Arc<Self>) -> RedisResult<Link> {
     let mut client = this.client.lock().await;
     // Another call may have resolved it while this one waited.
     if let Some((connection, made)) = this.master.get() {
