@@ -160,7 +160,7 @@ impl<S: Store> Cache<S> {
 
   pub async fn lock(&self, key: &str, expire_ms: Option<f64>, caller: &Caller) -> CacheResult<bool> {
     let expire_ms = checked_ms("expireTimeMS", expire_ms)?.unwrap_or(caller.lock_duration_ms);
-    self.store()?.lock(&caller.lock_key(self.naming, key), &caller.lock_name, expire_lifetime(expire_ms)).await
+    self.store()?.lock(caller.lock_key(self.naming, key), &caller.lock_name, expire_lifetime(expire_ms)).await
   }
 
   pub async fn unlock(&self, key: &str, caller: &Caller) -> CacheResult<bool> {

@@ -7,6 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use indexmap::map::Entry;
 use indexmap::IndexMap;
 
 use super::{lock, DumpedEntry, EntryKeys, Guarded, LoadOutcome, Store, StoreResult, Touch};
@@ -352,21 +353,51 @@ impl MemoryStore {
     Ok(Guarded::Done(existed))
   }
 
-  fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
+  /// One lookup of the key, which becomes the map's own when the lock is taken.
+  fn lock(&self, lock_key: String, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
     let mut slots = self.slots();
-    if slots.text(lock_key)?.is_some() {
-      return Ok(false);
+    let now = slots.now();
+    let entry = slots.map.entry(lock_key);
+    if let Entry::Occupied(held) = &entry {
+      if held.get().is_live(now) {
+        return match held.get().value {
+          Value::Text(_) => Ok(false),
+          Value::List(_) => Err(CacheError::WrongType),
+        };
+      }
     }
-    slots.set(lock_key, lock_name.to_owned(), lifetime);
+    match (deadline(now, lifetime), entry) {
+      (None, Entry::Occupied(dead)) => drop(dead.swap_remove()),
+      (None, Entry::Vacant(_)) => {}
+      (Some(deadline), entry) => {
+        let slot = Slot { value: Value::Text(lock_name.to_owned()), deadline };
+        match entry {
+          Entry::Occupied(mut dead) => drop(dead.insert(slot)),
+          Entry::Vacant(free) => drop(free.insert(slot)),
+        }
+      }
+    }
     Ok(true)
   }
 
+  /// One lookup of the key: its index serves the check and the removal.
   fn unlock(&self, lock_key: &str, lock_name: &str) -> StoreResult<bool> {
     let mut slots = self.slots();
-    if slots.held_by_other(lock_key, lock_name)? {
-      return Ok(false);
+    let Some(index) = slots.map.get_index_of(lock_key) else {
+      return Ok(true);
+    };
+    // The caller's own lock, alive or not: no clock read needed.
+    if !matches!(&slots.map[index].value, Value::Text(holder) if holder == lock_name) {
+      let now = slots.now();
+      let held = &slots.map[index];
+      if held.is_live(now) {
+        return match held.value {
+          Value::Text(_) => Ok(false),
+          Value::List(_) => Err(CacheError::WrongType),
+        };
+      }
     }
-    slots.map.remove(lock_key);
+    slots.map.swap_remove_index(index);
     Ok(true)
   }
 
@@ -458,7 +489,7 @@ impl Store for SharedMemoryStore {
     self.on_server(|server| server.destroy(keys, lock_name))
   }
 
-  async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
+  async fn lock(&self, lock_key: String, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
     self.on_server(|server| server.lock(lock_key, lock_name, lifetime))
   }
 
@@ -520,14 +551,35 @@ mod tests {
   async fn a_lock_is_taken_refreshed_and_refused() {
     let store = MemoryStore::new();
     let ten = Lifetime::Secs(10);
-    assert!(store.lock("l:k", "a", ten).unwrap());
-    assert!(!store.lock("l:k", "a", ten).unwrap(), "the holder is refused too, as with SETNX");
-    assert!(!store.lock("l:k", "b", ten).unwrap());
+    assert!(store.lock("l:k".into(), "a", ten).unwrap());
+    assert!(!store.lock("l:k".into(), "a", ten).unwrap(), "the holder is refused too, as with SETNX");
+    assert!(!store.lock("l:k".into(), "b", ten).unwrap());
     assert_eq!(store.lock_holder("l:k").unwrap().as_deref(), Some("a"));
     assert!(!store.unlock("l:k", "b").unwrap());
     assert!(store.unlock("l:k", "a").unwrap());
     assert!(store.unlock("l:k", "b").unwrap());
     assert_eq!(store.lock_holder("l:k").unwrap(), None);
+  }
+
+  #[tokio::test]
+  async fn a_dead_lock_is_anyones_and_a_list_is_no_lock() {
+    let store = MemoryStore::new();
+    let ten = Lifetime::Secs(10);
+    let expire = |store: &MemoryStore| store.slots().map.get_mut("l:k").unwrap().deadline = Some(Instant::now() - Duration::from_millis(1));
+    assert!(store.lock("l:k".into(), "a", ten).unwrap());
+    expire(&store);
+    assert!(store.lock("l:k".into(), "b", ten).unwrap(), "taken over in place");
+    assert_eq!(store.lock_holder("l:k").unwrap().as_deref(), Some("b"));
+    expire(&store);
+    assert!(store.lock("l:k".into(), "a", Lifetime::Gone).unwrap(), "taken and gone at once");
+    assert_eq!(store.slots().map.len(), 0);
+    assert!(store.lock("l:k".into(), "b", ten).unwrap());
+    expire(&store);
+    assert!(store.unlock("l:k", "a").unwrap(), "another's dead lock is released");
+    assert_eq!(store.slots().map.len(), 0);
+    store.push("l:k", "1".into()).unwrap();
+    assert_eq!(store.lock("l:k".into(), "a", ten), Err(CacheError::WrongType));
+    assert_eq!(store.unlock("l:k", "a"), Err(CacheError::WrongType));
   }
 
   #[tokio::test]

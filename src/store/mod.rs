@@ -76,8 +76,9 @@ pub trait Store: Send + Sync + 'static {
   fn destroy(&self, keys: &EntryKeys, lock_name: &str) -> impl Future<Output = StoreResult<Guarded<bool>>> + Send;
 
   /// Takes the lock when nobody holds it (the holder too is refused, as
-  /// with SETNX); a lock given no lifetime left is gone at once.
-  fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> impl Future<Output = StoreResult<bool>> + Send;
+  /// with SETNX); a lock given no lifetime left is gone at once. The key is
+  /// owned: the memory store keeps it as it is.
+  fn lock(&self, lock_key: String, lock_name: &str, lifetime: Lifetime) -> impl Future<Output = StoreResult<bool>> + Send;
 
   /// Releases the lock when `lock_name` holds it or nobody does.
   fn unlock(&self, lock_key: &str, lock_name: &str) -> impl Future<Output = StoreResult<bool>> + Send;

@@ -385,8 +385,8 @@ impl Store for RedisStore {
     Ok(if deleted < 0 { Guarded::Locked } else { Guarded::Done(deleted == 1) })
   }
 
-  async fn lock(&self, lock_key: &str, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
-    let lock_key = &self.key(lock_key);
+  async fn lock(&self, lock_key: String, lock_name: &str, lifetime: Lifetime) -> StoreResult<bool> {
+    let lock_key = &self.key(&lock_key);
     let (mode, arg) = lifetime_args(lifetime);
     self.query(scripts::LOCK.call(&[lock_key]).arg(lock_name).arg(mode).arg(arg)).await
   }
