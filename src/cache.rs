@@ -351,6 +351,7 @@ mod tests {
 
   use super::*;
   use crate::store::memory::{MemoryStore, SharedMemoryStore};
+  use crate::store::redis::{RedisConfig, RedisOptions, RedisStore};
 
   fn caller(name: &str) -> Caller {
     Caller {
@@ -367,6 +368,21 @@ mod tests {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     Cache::new(MemoryStore::shared(&format!("cache-tests-{n}")), KeyNaming::Plain)
+  }
+
+  /// A call's future is copied whole, from the stack into its box and on,
+  /// so a rare path kept inline costs every call its size: asking the
+  /// Sentinels once made a save's future 4,136 bytes and a load's 4,920
+  /// (now about 1,100 and 1,800). Nothing is sent: the store connects lazily.
+  #[tokio::test]
+  async fn a_redis_calls_future_stays_small() {
+    let store = RedisStore::new(RedisConfig::from_options(RedisOptions::default()).unwrap()).unwrap();
+    let cache = Cache::new(Arc::new(store), KeyNaming::Plain);
+    let me = caller("me");
+    let save = cache.save("k", Head::new(Some("1")), None, Clock::of_caller(None), &me);
+    let load = cache.load("k", None, None, Clock::of_caller(None), &me);
+    assert!(size_of_val(&save) <= 1536, "a save's future is {} bytes", size_of_val(&save));
+    assert!(size_of_val(&load) <= 2560, "a load's future is {} bytes", size_of_val(&load));
   }
 
   #[test]
