@@ -263,10 +263,14 @@ function redisBenchmark (redis, { test, concurrency, size, requests }) {
   return { opsPerSecond: rps, p50: p50 * 1000, p99: p99 * 1000, ops: requests }
 }
 
-/** SET (as save) or GET (as load), sized from a short first run to last about `seconds`. */
-async function redisBenchmarkCase (redis, probe, test, concurrency, size, seconds) {
+/** How many requests make a redis-benchmark run of `test` last about `seconds`, from a short first run. */
+function redisBenchmarkRequests (redis, test, concurrency, size, seconds) {
   const trial = redisBenchmark(redis, { test, concurrency, size, requests: Math.max(1000, concurrency * 4) })
-  const requests = Math.max(concurrency * 4, Math.round(trial.opsPerSecond * seconds))
+  return Math.max(concurrency * 4, Math.round(trial.opsPerSecond * seconds))
+}
+
+/** One timed redis-benchmark run of SET (as save) or GET (as load), with Redis's CPU and commands per op. */
+async function redisBenchmarkRound (redis, probe, { test, concurrency, size, requests }) {
   const before = await serverSample(probe)
   const result = redisBenchmark(redis, { test, concurrency, size, requests })
   const server = serverDelta(before, await serverSample(probe), requests)
@@ -509,8 +513,15 @@ async function runMatrix (redis, probe, options, results, log) {
           const rowSize = kind === 'lock' ? null : size
           const rounds = built.map(() => [])
           const failed = built.map(() => null)
+          // redis-benchmark's SET / GET, the floor of a save / load, takes
+          // its rounds among the implementations on Redis: run once,
+          // apart, a moment of other work on the machine moved it alone.
+          const test = options.only ? null : { save: 'set', load: 'get' }[kind]
+          const floor = test && { test, concurrency: c, size, requests: redisBenchmarkRequests(redis, test, c, size, options.seconds / ROUNDS) }
+          const floorRounds = []
           for (const [inProcess, count] of [[false, ROUNDS], [true, IN_PROCESS_ROUNDS]]) {
             for (let round = 0; round < count; round++) {
+              if (floor && !inProcess && round % 2 === 0) floorRounds.push(await redisBenchmarkRound(redis, probe, floor))
               // In turn, first to last, then last to first: none always
               // runs just after the same other one.
               const inTurn = round % 2 === 0 ? [...built.entries()] : [...built.entries()].reverse()
@@ -522,8 +533,10 @@ async function runMatrix (redis, probe, options, results, log) {
                   failed[i] = error
                 }
               }
+              if (floor && !inProcess && round % 2 === 1) floorRounds.push(await redisBenchmarkRound(redis, probe, floor))
             }
           }
+          if (floor) results.cases.push({ kind, size, concurrency: c, id: 'redis-benchmark', result: median(floorRounds) })
           for (const [i, { implementation }] of built.entries()) {
             const entry = { kind, size: rowSize, concurrency: c, id: implementation.id }
             if (failed[i]) {
@@ -536,15 +549,13 @@ async function runMatrix (redis, probe, options, results, log) {
           log(`${OP_LABELS[kind]} ${rowSize ? SIZE_LABELS[size] : ''} c=${c}`)
         }
         if (options.only) continue
-        for (const [kind, test] of [['save', 'set'], ['load', 'get']]) {
-          const result = await redisBenchmarkCase(redis, probe, test, c, size, options.seconds)
-          results.cases.push({ kind, size, concurrency: c, id: 'redis-benchmark', result })
+        for (const kind of ['save', 'load']) {
           await fill(plain, c, value)
           const plainResult = await measureOnRedis(probe, { concurrency: c, seconds: options.seconds }, operation(kind, plain, value))
           plainResult.top = plainResult.server.commands
           results.cases.push({ kind, size, concurrency: c, id: 'plain', result: plainResult })
         }
-        log(`redis-benchmark and plain SET / GET ${SIZE_LABELS[size]} c=${c}`)
+        log(`plain SET / GET ${SIZE_LABELS[size]} c=${c}`)
         if (size === sizes[0] && c === 1) {
           results.crossing = await crossingFloor(probe, built.find((b) => b.implementation.id === 'native').cache, plain, options.seconds)
           log('PTTL one at a time: addon, plain')
@@ -698,9 +709,9 @@ function render (options, results, meta) {
   out('Each cell: operations per second · p50 / p99 latency (µs, per call from hrtime) · Redis server CPU per op (INFO cpu delta / ops) · ' +
     'this process\'s CPU per op (every thread) · top-level commands per op (INFO commandstats delta, less the commands Lua scripts ran, which MONITOR counts in a short separate run). ' +
     'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
-    `The implementations take each case in turn (the order reversed every other round), in ${ROUNDS} rounds that share the case's time (the in-memory store and the Map: ${IN_PROCESS_ROUNDS}, by themselves, after the others'); a cell is the round with the median operations per second (redis-benchmark, plain and relay: one run), ` +
+    `The implementations take each case in turn (the order reversed every other round), in ${ROUNDS} rounds that share the case's time (the in-memory store and the Map: ${IN_PROCESS_ROUNDS}, by themselves, after the others'); a cell is the round with the median operations per second (plain and relay: one run); redis-benchmark takes its rounds among those on Redis, first in one round and last in the next, ` +
     'and in-memory / Map is the median of the ratios of their rounds, each round of one against the other\'s round run just before or after it. ' +
-    'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own, at 1 µs resolution. ' +
+    'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own (in this range its p50 moves in steps of 8 µs: 55, 63, 71). ' +
     'Plain SET / GET: one plain `SET` (save) or `GET` (load) per call from this Node process on a bare socket (bench/plain-redis.js), timed as the caches are: ' +
     'the round trip as any Node client pays it, its reply waking Node\'s thread.')
   out()
