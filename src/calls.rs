@@ -134,11 +134,10 @@ pin_project_lite::pin_project! {
   /// A queued call: runs it and hands its reply on. Written out rather than
   /// as an `async` block, which moves the call (a future of a kilobyte or
   /// more) to another place in itself on its first poll: that copy was 2.5%
-  /// of the runtime thread's time, 64 saves in flight. (`replies` is taken
-  /// when the reply is handed on.)
+  /// of the runtime thread's time, 64 saves in flight.
   struct Queued<F> {
     id: u32,
-    replies: Option<Arc<Replies>>,
+    replies: Arc<Replies>,
     #[pin]
     work: F,
   }
@@ -154,9 +153,7 @@ where
   fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
     let this = self.project();
     let reply = Reply(std::task::ready!(this.work.poll(cx)));
-    if let Some(replies) = this.replies.take() {
-      replies.add(*this.id, Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) })));
-    }
+    this.replies.add(*this.id, Completion(Box::new(move |env| unsafe { Reply::to_napi_value(env, reply) })));
     Poll::Ready(())
   }
 }
@@ -236,7 +233,7 @@ impl Calls {
     if lock(&self.replies.deliver).is_none() {
       return Either::A(Reply(Err(CacheError::Closed)));
     }
-    let job = Queued { id, replies: Some(self.replies.clone()), work };
+    let job = Queued { id, replies: self.replies.clone(), work };
     lock(&self.queued).push(Box::pin(job));
     Either::B(())
   }

@@ -213,6 +213,16 @@ impl Slot {
   fn is_live(&self, now: Instant) -> bool {
     self.deadline.is_none_or(|deadline| deadline > now)
   }
+
+  /// Whether a lock here is held at `now`, by anyone: a live string; a
+  /// live list is WRONGTYPE, as Redis would answer.
+  fn holds_lock(&self, now: Instant) -> StoreResult<bool> {
+    match self.value {
+      _ if !self.is_live(now) => Ok(false),
+      Value::Text(_) => Ok(true),
+      Value::List(_) => Err(CacheError::WrongType),
+    }
+  }
 }
 
 /// The deadline of a key given `lifetime` at `now`: `Some(None)` for none,
@@ -358,24 +368,17 @@ impl MemoryStore {
     let mut slots = self.slots();
     let now = slots.now();
     let entry = slots.map.entry(lock_key);
-    if let Entry::Occupied(held) = &entry {
-      if held.get().is_live(now) {
-        return match held.get().value {
-          Value::Text(_) => Ok(false),
-          Value::List(_) => Err(CacheError::WrongType),
-        };
+    if let Entry::Occupied(slot) = &entry {
+      if slot.get().holds_lock(now)? {
+        return Ok(false);
       }
     }
+    let lock = |deadline| Slot { value: Value::Text(lock_name.to_owned()), deadline };
     match (deadline(now, lifetime), entry) {
       (None, Entry::Occupied(dead)) => drop(dead.swap_remove()),
       (None, Entry::Vacant(_)) => {}
-      (Some(deadline), entry) => {
-        let slot = Slot { value: Value::Text(lock_name.to_owned()), deadline };
-        match entry {
-          Entry::Occupied(mut dead) => drop(dead.insert(slot)),
-          Entry::Vacant(free) => drop(free.insert(slot)),
-        }
-      }
+      (Some(deadline), Entry::Occupied(mut dead)) => drop(dead.insert(lock(deadline))),
+      (Some(deadline), Entry::Vacant(free)) => drop(free.insert(lock(deadline))),
     }
     Ok(true)
   }
@@ -389,12 +392,8 @@ impl MemoryStore {
     // The caller's own lock, alive or not: no clock read needed.
     if !matches!(&slots.map[index].value, Value::Text(holder) if holder == lock_name) {
       let now = slots.now();
-      let held = &slots.map[index];
-      if held.is_live(now) {
-        return match held.value {
-          Value::Text(_) => Ok(false),
-          Value::List(_) => Err(CacheError::WrongType),
-        };
+      if slots.map[index].holds_lock(now)? {
+        return Ok(false);
       }
     }
     slots.map.swap_remove_index(index);
