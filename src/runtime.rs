@@ -139,9 +139,15 @@ async fn keep_timers_near() {
   }
 }
 
-/// Keeps the runtime's thread awake a little longer (see [`SPIN`]).
+/// Keeps the runtime's thread awake a little longer (see [`SPIN`]), when it
+/// spins at all: after a hand-over of many calls it does not, and waking it
+/// only to stop again cost Node's thread a second `eventfd` write per
+/// hand-over (after the spawn's) and the runtime's a poll per reply.
 fn mark_active() {
   let runtime = &*RUNTIME;
+  if runtime.last_handover.load(Ordering::Relaxed) > SPIN_IN_FLIGHT {
+    return;
+  }
   runtime.active.store(true, Ordering::Release);
   // Wakes the spinner only if it is parked: `notify_one` would leave a
   // permit behind whenever it is already spinning, and it would spin a
