@@ -711,7 +711,7 @@ function render (options, results, meta) {
     'c = operations in flight (async loops, each waiting for its callback). A lock+unlock op is two calls. ' +
     `The implementations take each case in turn (the order reversed every other round), in ${ROUNDS} rounds that share the case's time (the in-memory store and the Map: ${IN_PROCESS_ROUNDS}, by themselves, after the others'); a cell is the round with the median operations per second (plain and relay: one run); redis-benchmark takes its rounds among those on Redis, first in one round and last in the next, ` +
     'and in-memory / Map is the median of the ratios of their rounds, each round of one against the other\'s round run just before or after it. ' +
-    'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own (in this range its p50 moves in steps of 8 µs: 55, 63, 71). ' +
+    'redis-benchmark: `-t set` for save, `-t get` for load, `-d` the value\'s JSON size, same c; its latencies are its own (at these latencies its p50 moves in steps of 8 µs). ' +
     'Plain SET / GET: one plain `SET` (save) or `GET` (load) per call from this Node process on a bare socket (bench/plain-redis.js), timed as the caches are: ' +
     'the round trip as any Node client pays it, its reply waking Node\'s thread.')
   out()

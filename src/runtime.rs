@@ -96,9 +96,7 @@ async fn spin() {
     RUNTIME.wake.notified().await;
     RUNTIME.spinning.store(true, Ordering::SeqCst);
     let mut until = Instant::now() + SPIN;
-    while RUNTIME.in_flight.load(Ordering::Acquire) <= SPIN_IN_FLIGHT
-      && RUNTIME.last_handover.load(Ordering::Relaxed) <= SPIN_IN_FLIGHT
-    {
+    while RUNTIME.in_flight.load(Ordering::Acquire) <= SPIN_IN_FLIGHT && last_handover_was_small() {
       spawn_inbox();
       tokio::task::yield_now().await;
       let now = Instant::now();
@@ -139,15 +137,20 @@ async fn keep_timers_near() {
   }
 }
 
+/// Whether the thread may spin at all (see `Runtime::last_handover`).
+fn last_handover_was_small() -> bool {
+  RUNTIME.last_handover.load(Ordering::Relaxed) <= SPIN_IN_FLIGHT
+}
+
 /// Keeps the runtime's thread awake a little longer (see [`SPIN`]), when it
 /// spins at all: after a hand-over of many calls it does not, and waking it
 /// only to stop again cost Node's thread a second `eventfd` write per
 /// hand-over (after the spawn's) and the runtime's a poll per reply.
 fn mark_active() {
-  let runtime = &*RUNTIME;
-  if runtime.last_handover.load(Ordering::Relaxed) > SPIN_IN_FLIGHT {
+  if !last_handover_was_small() {
     return;
   }
+  let runtime = &*RUNTIME;
   runtime.active.store(true, Ordering::Release);
   // Wakes the spinner only if it is parked: `notify_one` would leave a
   // permit behind whenever it is already spinning, and it would spin a
