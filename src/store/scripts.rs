@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use redis::Cmd;
 
-use crate::envelope::Lifetime;
+use crate::envelope::{Lifetime, MAX_MS};
 
 /// What every script starts with: the lock check, and how a key is given
 /// its lifetime (`mode`, `arg` as [`lifetime_args`] writes them).
@@ -130,13 +130,12 @@ return 1
 /// `"expireTimestamp":` (its three numbers hold no quote, so no other can
 /// follow), and each number is a number or null, or nothing is written.
 pub static TOUCH: LazyLock<Lua> = LazyLock::new(|| {
-  Lua::new(
-    r#"
+  let body = r#"
 -- The window's size, and where it starts as GETRANGE takes it (a string:
 -- Redis writes a number it is handed with %.17g).
 local WINDOW, WINDOW_START = 192, '-192'
--- The farthest expiry a PEXPIREAT is given (envelope::MAX_MS).
-local FARTHEST = 8640000000000000
+-- The farthest expiry a PEXPIREAT is given, as Rust writes it in.
+local FARTHEST = __MAX_MS__
 local window = redis.call('GETRANGE', KEYS[1], WINDOW_START, '-1')
 if window == '' or held_by_other(KEYS[2], ARGV[1]) then return false end
 -- A window shorter than WINDOW bytes is the whole entry.
@@ -172,8 +171,8 @@ if #tail < old_tail_length then return false end
 redis.call('SETRANGE', KEYS[1], format('%d', from + at - 1), tail)
 apply_lifetime(KEYS[1], mode, arg)
 return length * 256 + old_tail_length
-"#,
-  )
+"#;
+  Lua::new(&body.replace("__MAX_MS__", &(MAX_MS as i64).to_string()))
 });
 
 /// A load's write, once Rust has read and checked the entry, when `TOUCH`
@@ -249,10 +248,9 @@ return 1
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::envelope::MAX_MS;
 
   #[test]
-  fn touch_knows_the_farthest_expiry_rust_does() {
-    assert!(TOUCH.code.contains(&format!("local FARTHEST = {}\n", MAX_MS as i64)));
+  fn touch_is_given_the_farthest_expiry_rust_knows() {
+    assert!(TOUCH.code.contains("local FARTHEST = 8640000000000000\n"), "{}", TOUCH.code);
   }
 }
