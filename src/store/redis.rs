@@ -356,7 +356,7 @@ impl Store for RedisStore {
     };
     // A write to an entry saved between the read and the script is that
     // entry's own business.
-    let written = written.filter(|written| written.found_in(&text));
+    let written = written.filter(|written| written.saw_same_length_as(&text));
     let Some((text, envelope)) = std::str::from_utf8(&text).ok().and_then(|text| Some((text, Envelope::parse(text)?)))
     else {
       if let Some(left) = written.and_then(|written| written.applied_to(&text, touch)) {
@@ -539,7 +539,7 @@ impl FromRedisValue for TailWritten {
 impl TailWritten {
   /// Whether the script may have seen the entry as `text`: of its length
   /// (the text itself, if it changed meanwhile, tells in `applied_to`).
-  fn found_in(&self, text: &[u8]) -> bool {
+  fn saw_same_length_as(&self, text: &[u8]) -> bool {
     self.length == text.len()
   }
 
