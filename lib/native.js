@@ -22,5 +22,6 @@ const addon = loadNative()
 module.exports = {
   openCache: addon.openCache,
   methods: addon.cacheMethods(),
-  memoryServerKeyCount: addon.memoryServerKeyCount
+  memoryServerKeyCount: addon.memoryServerKeyCount,
+  yieldThread: addon.yieldThread
 }

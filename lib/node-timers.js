@@ -1,6 +1,6 @@
 'use strict'
 
-// Node's own process.nextTick, queueMicrotask and setInterval, taken from
+// Node's own process.nextTick, queueMicrotask, setInterval and setImmediate, taken from
 // Node's main realm. jest's fake timers (jest.useFakeTimers(), which fakes
 // all three by default) replace them in a test file's realm, where calls
 // that waited on them never answered until the test ran its fake timers;
@@ -13,5 +13,6 @@ const mainRealm = require('vm').runInThisContext('globalThis')
 module.exports = {
   nextTick: mainRealm.process.nextTick,
   queueMicrotask: mainRealm.queueMicrotask,
-  setInterval: mainRealm.setInterval
+  setInterval: mainRealm.setInterval,
+  setImmediate: mainRealm.setImmediate
 }

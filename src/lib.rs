@@ -372,3 +372,10 @@ pub fn memory_server_key_count(name: String) -> Option<u32> {
   MemoryStore::key_count(&name).map(|count| count as u32)
 }
 
+/// Gives the calling thread's core to a thread waiting for one: Node's
+/// thread, while it turns its event loop waiting for a reply
+/// (lib/replies.js), lets Redis or the runtime's thread run there.
+#[napi]
+pub fn yield_thread() {
+  std::thread::yield_now();
+}

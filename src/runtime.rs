@@ -91,6 +91,10 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
 /// activity, then polls (yielding, which lets the runtime poll its sockets
 /// and take new tasks) until `SPIN` has passed without any, or more than
 /// `SPIN_IN_FLIGHT` calls are under way or came in the last handover.
+/// Each turn also yields the core: the kernel lets a spinning thread finish
+/// its time slice before a thread it woke (Redis, or Node's thread) runs
+/// there, and with Node's thread turning its loop too (lib/replies.js), two
+/// spinners held both cores of a 2-core machine while Redis waited.
 async fn spin() {
   loop {
     RUNTIME.wake.notified().await;
@@ -99,6 +103,7 @@ async fn spin() {
     while RUNTIME.in_flight.load(Ordering::Acquire) <= SPIN_IN_FLIGHT && last_handover_was_small() {
       spawn_inbox();
       tokio::task::yield_now().await;
+      std::thread::yield_now();
       let now = Instant::now();
       if RUNTIME.active.swap(false, Ordering::AcqRel) {
         until = now + SPIN;
