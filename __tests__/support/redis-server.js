@@ -15,10 +15,15 @@ function freePort () {
   })
 }
 
-/** Whether something takes connections on this loopback port. */
+/**
+ * Whether something takes connections on this loopback port. The probe is
+ * destroyed, not ended: an ended one waits for the server's side to close,
+ * and one left open by a server paused or killed meanwhile kept jest's
+ * process from exiting after the run.
+ */
 function accepts (port) {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true) })
+    const socket = net.connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true) })
     socket.once('error', () => resolve(false))
   })
 }
