@@ -4,95 +4,103 @@
 // turning instead of sleeping (lib/replies.js): on Node's own setImmediate,
 // yielding the core on every turn, only until the replies are in or
 // TURN_MS have passed, and not at all after a reply that took longer.
-// The native side is replaced here by a stand-in for `yieldThread`, and the
-// clock the turning reads is set by each test.
+// The native side is replaced here by a stand-in for `yieldThread`, whose
+// calls count the turns, and the clock the turning reads by one each test
+// sets; both only in this file's module registry, so that other files'
+// caches in the same process (jest --runInBand) keep the real ones.
 
 const timers = require('timers')
-const { performance } = require('perf_hooks')
 
+let mockNow = 0
+jest.mock('perf_hooks', () => ({ performance: { now: () => mockNow } }))
 jest.mock('../lib/native', () => ({ yieldThread: jest.fn() }))
 const { yieldThread } = require('../lib/native')
 const { waitFor, onSettled } = require('../lib/replies')
 
 const TURN_MS = 0.25
 
-let now = 0
 let lastId = 1000
+let unsettled = []
 beforeEach(() => {
-  now = 0
-  jest.spyOn(performance, 'now').mockImplementation(() => now)
+  mockNow = 0
   yieldThread.mockClear()
 })
-afterEach(() => jest.restoreAllMocks())
+// A failed check must not leave a call waiting: its ref'd keep-alive timer
+// would hold jest's process open after the run.
+afterEach(() => {
+  if (unsettled.length) onSettled(unsettled.map((call) => call.id), unsettled.map(() => 'after the test'))
+  unsettled = []
+})
 
-const immediates = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Immediate').length
-/** One turn of the event loop (Node's own setImmediate runs after the loop's). */
-const aTurn = () => new Promise((resolve) => timers.setImmediate(resolve))
+/** `count` turns of the event loop (Node's own setImmediate runs after the loop's). */
+async function turns (count) {
+  for (let turn = 0; turn < count; turn++) await new Promise((resolve) => timers.setImmediate(resolve))
+}
 
 /** Makes a call wait, as index.js does; answers its id and what it was answered. */
 function waiting () {
   const call = { id: ++lastId, outcome: undefined }
   waitFor(call.id, (outcome) => { call.outcome = outcome })
+  unsettled.push(call)
   return call
 }
 
-/** Ends with no call under way and a reply that came at once, so that the next call turns. */
-async function settleAll (...calls) {
-  onSettled(calls.map((call) => call.id), calls.map(() => 'done'))
-  await aTurn()
+/** Answers these calls, with a reply that came at once unless the clock was moved. */
+function settle (...calls) {
+  onSettled(calls.map((call) => call.id), calls.map(() => 'answer'))
+  unsettled = unsettled.filter((call) => !calls.includes(call))
+}
+
+/** How many times the loop turned (and yielded) during `count` more turns. */
+async function turnedDuring (count) {
+  const before = yieldThread.mock.calls.length
+  await turns(count)
+  return yieldThread.mock.calls.length - before
 }
 
 test('the loop turns while a call is under way, yielding the core each turn, and stops once it is answered', async () => {
-  const before = immediates()
   const call = waiting()
-  expect(immediates()).toBe(before + 1)
-  await aTurn()
-  await aTurn()
-  expect(yieldThread).toHaveBeenCalled()
-  expect(immediates()).toBe(before + 1)
+  expect(await turnedDuring(5)).toBeGreaterThanOrEqual(4)
 
-  onSettled([call.id], ['answer'])
+  settle(call)
   expect(call.outcome).toBe('answer')
-  await aTurn()
-  expect(immediates()).toBe(before)
+  await turns(1) // the turn already scheduled ends it
+  expect(await turnedDuring(5)).toBe(0)
 })
 
 test('the loop stops turning TURN_MS after the last call, and does not turn for the next call after so slow a reply', async () => {
-  const before = immediates()
   const slow = waiting()
-  now = TURN_MS + 0.01
-  await aTurn()
-  expect(immediates()).toBe(before)
+  expect(await turnedDuring(2)).toBeGreaterThanOrEqual(1)
+  mockNow = TURN_MS + 0.01
+  await turns(1)
+  expect(await turnedDuring(5)).toBe(0)
 
-  onSettled([slow.id], ['late'])
+  settle(slow)
   const next = waiting()
-  expect(immediates()).toBe(before)
+  expect(await turnedDuring(5)).toBe(0)
 
   // This reply comes at once: the call after it turns again.
-  onSettled([next.id], ['soon'])
+  settle(next)
   const third = waiting()
-  expect(immediates()).toBe(before + 1)
-  await settleAll(third)
+  expect(await turnedDuring(5)).toBeGreaterThanOrEqual(4)
+  settle(third)
 })
 
 test('the loop does not keep turning with more than two calls under way', async () => {
-  const before = immediates()
   const calls = [waiting(), waiting(), waiting()]
-  await aTurn()
-  expect(immediates()).toBe(before)
-  await settleAll(...calls)
+  await turns(1)
+  expect(await turnedDuring(5)).toBe(0)
+  settle(...calls)
 })
 
 test('under jest\'s fake timers the loop turns on Node\'s own setImmediate: nothing for the test to run', async () => {
-  const before = immediates()
   jest.useFakeTimers()
   try {
     const call = waiting()
     expect(jest.getTimerCount()).toBe(0)
-    expect(immediates()).toBe(before + 1)
-    await settleAll(call)
+    expect(await turnedDuring(5)).toBeGreaterThanOrEqual(4)
+    settle(call)
   } finally {
     jest.useRealTimers()
   }
-  expect(immediates()).toBe(before)
 })
