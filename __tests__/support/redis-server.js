@@ -17,9 +17,9 @@ function freePort () {
 
 /**
  * Whether something takes connections on this loopback port. The probe is
- * destroyed, not ended: an ended one waits for the server's side to close,
- * and one left open by a server paused or killed meanwhile kept jest's
- * process from exiting after the run.
+ * destroyed, not ended: an ended one stays open until the server closes
+ * its side, and an open socket holds jest's process after the run (two
+ * were seen still open, half-closed, in a run that did not exit).
  */
 function accepts (port) {
   return new Promise((resolve) => {
