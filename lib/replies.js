@@ -86,29 +86,6 @@ function id () {
   return lastId
 }
 
-function waitFor (callId, resume) {
-  waiting.set(callId, resume)
-  // The native side does not hold the event loop open: a ref'd timer does,
-  // while calls are under way, as a pending socket would.
-  if (keepAlive === null) keepAlive = setInterval(() => {}, 2 ** 31 - 1)
-  else if (waiting.size === 1) keepAlive.ref()
-  turnWhileWaiting()
-}
-
-/** The native side hands over replies in batches: ids[i] answered outcomes[i]. */
-function onSettled (ids, outcomes) {
-  for (let i = 0; i < ids.length; i++) {
-    const resume = waiting.get(ids[i])
-    if (resume === undefined) continue
-    waiting.delete(ids[i])
-    resume(outcomes[i])
-  }
-  if (waiting.size === 0) {
-    keepAlive.unref()
-    repliesComeSoon = performance.now() - lastFewCallAt <= TURN_MS
-  }
-}
-
 // A reply wakes Node's thread through a thread-safe function: when the
 // event loop sleeps, the kernel wakes it, which cost a call one at a time
 // 10 to 25 µs on the 2-core virtual machines here, more than Redis's own
@@ -143,6 +120,29 @@ function keepTurning () {
   }
   yieldThread()
   setImmediate(keepTurning)
+}
+
+function waitFor (callId, resume) {
+  waiting.set(callId, resume)
+  // The native side does not hold the event loop open: a ref'd timer does,
+  // while calls are under way, as a pending socket would.
+  if (keepAlive === null) keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+  else if (waiting.size === 1) keepAlive.ref()
+  turnWhileWaiting()
+}
+
+/** The native side hands over replies in batches: ids[i] answered outcomes[i]. */
+function onSettled (ids, outcomes) {
+  for (let i = 0; i < ids.length; i++) {
+    const resume = waiting.get(ids[i])
+    if (resume === undefined) continue
+    waiting.delete(ids[i])
+    resume(outcomes[i])
+  }
+  if (waiting.size === 0) {
+    keepAlive.unref()
+    repliesComeSoon = performance.now() - lastFewCallAt <= TURN_MS
+  }
 }
 
 module.exports = { single, noResult, loaded, popped, deliverSoon, settle, id, waitFor, onSettled, isError }

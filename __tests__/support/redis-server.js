@@ -28,6 +28,15 @@ function accepts (port) {
   })
 }
 
+/** Whether something takes connections on this port within 5 s (asked every 100 ms). */
+async function acceptsSoon (port) {
+  for (let tries = 0; tries < 50; tries++) {
+    if (await accepts(port)) return true
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return accepts(port)
+}
+
 /**
  * Starts redis-server on `port` (a free one when left out); `args` are
  * extra command-line options, `config` a config file (a Sentinel's).
@@ -41,8 +50,7 @@ async function startRedis ({ port, args = [], config } = {}) {
   const server = spawn('redis-server', [...(config ? [config] : []), ...portArgs, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
     { stdio: 'ignore' })
   const exited = new Promise((resolve) => server.once('exit', resolve))
-  for (let i = 0; i < 50 && !(await accepts(port)); i++) await new Promise((resolve) => setTimeout(resolve, 100))
-  if (!(await accepts(port))) {
+  if (!(await acceptsSoon(port))) {
     server.kill()
     throw new Error(`redis-server did not start on port ${port}`)
   }
@@ -108,4 +116,4 @@ async function ioredisAnswers (args) {
   }
 }
 
-module.exports = { startRedis, freePort, accepts, silentServer, ioredisAnswers }
+module.exports = { startRedis, freePort, accepts, acceptsSoon, silentServer, ioredisAnswers }
